@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared primitives: the error type and small helpers. Plain Python, no Ansible imports.
+
+This is a private module of the sage_open_webui.backup collection; its API may change at any time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+DATA_DIR_IN_CONTAINER = "/app/backend/data"
+SECRET_KEY_FILE_IN_CONTAINER = "/app/backend/.webui_secret_key"
+
+
+class BackupError(Exception):
+    """An expected failure: says what is wrong and how to fix it.
+
+    ``details`` are extra, non-secret facts a module may return beside ``msg``.
+    """
+
+    def __init__(self, problem, fix=None, **details):
+        self.problem = problem.rstrip(".")
+        self.fix = fix
+        self.details = details
+        super().__init__(str(self))
+
+    def __str__(self):
+        if self.fix:
+            return "%s. Fix: %s" % (self.problem, self.fix)
+        return self.problem + "."
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def snapshot_id_for(when):
+    """Sortable snapshot id for a UTC datetime: ``YYYYMMDDTHHMMSSZ``."""
+    return when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_snapshot_id(snapshot_id):
+    """Datetime (UTC) of a snapshot id, ignoring a ``-N`` collision suffix; None when not an id."""
+    base = snapshot_id.split("-", 1)[0]
+    try:
+        return datetime.datetime.strptime(base, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+def fsync_path(path):
+    """fsync a file or a directory by path."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if os.path.isdir(path) else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def human_bytes(n):
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+    return "%.1f TiB" % n  # pragma: no cover
+
+
+def is_inside(child, parent):
+    """True when ``child`` is ``parent`` or lies below it (both resolved)."""
+    child = os.path.realpath(child)
+    parent = os.path.realpath(parent)
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
