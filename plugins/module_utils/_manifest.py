@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The snapshot manifest: schema, safe paths, load/write, verification. Plain Python.
+
+This is a private module of the sage_open_webui.backup collection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import stat
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, fsync_path
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def safe_relpath(rel):
+    """Reject paths that could escape the snapshot: absolute, ``..``, empty, NUL, backslashes tricks."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        raise BackupError("manifest path %r is empty or invalid" % (rel,), "the snapshot is damaged or tampered with; use another snapshot")
+    if rel.startswith("/") or posixpath.isabs(rel):
+        raise BackupError("manifest path %r is absolute" % rel, "the snapshot is damaged or tampered with; use another snapshot")
+    norm = posixpath.normpath(rel)
+    if norm != rel or norm == ".." or norm.startswith("../") or "/../" in "/" + rel + "/":
+        raise BackupError("manifest path %r leaves the snapshot (..)" % rel, "the snapshot is damaged or tampered with; use another snapshot")
+    return rel
+
+
+def file_entry(rel, st, size, digest, linked=False):
+    return {
+        "path": rel,
+        "size": size,
+        "sha256": digest,
+        "mode": "%04o" % stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mtime_ns": st.st_mtime_ns,
+        "linked": linked,
+    }
+
+
+def write(path, manifest):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(path))
+
+
+def load(snapshot_path):
+    path = os.path.join(snapshot_path, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise BackupError("%s has no manifest.json" % snapshot_path,
+                          "this is not a finished snapshot; choose another one (snapshot_info lists them)")
+    except ValueError as e:
+        raise BackupError("manifest %s is not valid JSON (%s)" % (path, e), "the snapshot is damaged; use another snapshot")
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise BackupError("manifest %s has schema_version %r, expected %d" % (path, data.get("schema_version") if isinstance(data, dict) else None, SCHEMA_VERSION),
+                          "use a version of sage_open_webui.backup that knows this snapshot format")
+    for entry in data.get("files", []):
+        safe_relpath(entry.get("path"))
+    return data
+
+
+def verify(snapshot_path, manifest, deep=True, only=None):
+    """Check every file of the manifest under ``<snapshot>/data``. Returns a list of problems (empty = ok).
+
+    ``deep`` re-hashes every file; otherwise sizes only. ``only`` limits to paths starting with one of
+    the given prefixes (selective restore). Links inside ``data/`` and files the manifest does not list
+    are problems too: a snapshot must hold exactly what its manifest says.
+    """
+    data_dir = os.path.join(snapshot_path, "data")
+    problems = []
+    listed = set()
+    for entry in manifest.get("files", []):
+        rel = safe_relpath(entry["path"])
+        if only and not any(rel == p or rel.startswith(p.rstrip("/") + "/") for p in only):
+            continue
+        listed.add(rel)
+        path = os.path.join(data_dir, rel)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            problems.append("missing: %s" % rel)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append("not a regular file: %s" % rel)
+            continue
+        if st.st_size != entry["size"]:
+            problems.append("size differs: %s (%d, manifest %d)" % (rel, st.st_size, entry["size"]))
+            continue
+        if deep:
+            _, digest = sha256_file(path)
+            if digest != entry["sha256"]:
+                problems.append("sha256 differs: %s" % rel)
+    if only is None and os.path.isdir(data_dir):
+        for dirpath, dirnames, filenames in os.walk(data_dir):
+            for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, data_dir).replace(os.sep, "/")
+                if os.path.islink(full):
+                    problems.append("unexpected link: %s" % rel)
+                elif rel not in listed:
+                    problems.append("not in manifest: %s" % rel)
+    return problems

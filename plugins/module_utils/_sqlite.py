@@ -1,0 +1,314 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Consistent online copies of SQLite databases. Plain Python, no Ansible imports.
+
+Why it is safe under continuous writes:
+
+* The copy runs as ONE ``sqlite3_backup_step(-1)`` inside one read transaction. In WAL mode that read
+  transaction sees a fixed snapshot while writers go on committing, so the copy never restarts and never
+  blocks the writers. (Stepping page by page would restart every time a writer commits.)
+* For ``pause`` mode a read transaction can be opened while the app is frozen (:func:`pin`); the copy is
+  then made from that pinned snapshot after the app runs again.
+* In rollback-journal (DELETE) mode the read transaction holds a SHARED lock for the duration of the
+  copy: writers wait (Open WebUI's busy_timeout is 5 s) but nothing fails; say so in the docs.
+* The copy is written to a temporary name, fsynced, checked with ``PRAGMA integrity_check`` and only
+  then renamed to its final name.
+
+This is a private module of the sage_open_webui.backup collection.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+import time
+from urllib.parse import quote
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
+    BackupError,
+    fsync_path,
+    is_inside,
+)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def header_info(path):
+    """Read the 100-byte header without opening the database. Returns dict or raises BackupError."""
+    if not os.path.exists(path):
+        raise BackupError(
+            "SQLite database %s does not exist" % path,
+            "check the path (for Open WebUI: <data dir>/webui.db) or run openwebui_info to find the data directory",
+        )
+    if not os.path.isfile(path):
+        raise BackupError("%s is not a regular file" % path, "point the option at the database file itself")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        raise BackupError("cannot read %s: %s" % (path, e.strerror), "run as a user that can read the data directory (become: true)")
+    if len(head) == 0:
+        raise BackupError("%s is empty (0 bytes), not a SQLite database" % path, "restore it from a snapshot; do not back up an empty file")
+    if not head.startswith(SQLITE_MAGIC):
+        raise BackupError(
+            "%s is not a SQLite database (bad header)" % path,
+            "check that this is Open WebUI's webui.db; a PostgreSQL or SQLCipher database needs a different backup",
+        )
+    page_size = int.from_bytes(head[16:18], "big")
+    if page_size == 1:
+        page_size = 65536
+    write_version = head[18]
+    return {
+        "page_size": page_size,
+        "wal": write_version == 2,
+        "journal_mode": "wal" if write_version == 2 else "rollback",
+        "page_count": int.from_bytes(head[28:32], "big"),
+    }
+
+
+def _uri(path, **params):
+    q = "&".join("%s=%s" % (k, v) for k, v in params.items())
+    return "file:%s?%s" % (quote(os.path.abspath(path)), q)
+
+
+def open_source(path, timeout=30.0, app_stopped=False):
+    """Open a live database for reading without changing it.
+
+    ``mode=ro`` never checkpoints or deletes the WAL on close. When the app is stopped and there is no
+    ``-wal`` file, ``immutable=1`` reads the file without creating ``-wal``/``-shm`` beside it.
+    """
+    info = header_info(path)
+    if app_stopped and not os.path.exists(path + "-wal") and not os.path.exists(path + "-journal"):
+        uri = _uri(path, mode="ro", immutable="1")
+    else:
+        uri = _uri(path, mode="ro")
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise _classify(path, e, timeout)
+    return conn, info
+
+
+def _classify(path, exc, timeout):
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return BackupError(
+            "%s stayed locked for more than %ss" % (path, timeout),
+            "raise the timeout, or use mode 'pause' or 'cold' so the app is quiet while the copy is made",
+        )
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return BackupError(
+            "%s is corrupt (%s)" % (path, text),
+            "restore the database from an earlier snapshot; this copy will not be published",
+        )
+    if "unable to open" in text:
+        return BackupError("cannot open %s (%s)" % (path, text), "check permissions of the file and of its -wal/-shm files (become: true)")
+    return BackupError("SQLite error on %s: %s" % (path, text), "see the SQLite message; run PRAGMA integrity_check on the database")
+
+
+def pin(path, timeout=5.0, app_stopped=False):
+    """Open a read transaction that pins the current snapshot of a WAL database.
+
+    Returns the connection; pass it to :func:`backup` as ``source_conn``. Cheap (milliseconds): meant to
+    run while the app is frozen.
+    """
+    conn, info = open_source(path, timeout=timeout, app_stopped=app_stopped)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise _classify(path, e, timeout)
+    return conn
+
+
+def check_destination(src, dest):
+    src_r = os.path.realpath(src)
+    dest_r = os.path.realpath(dest)
+    if dest_r == src_r or dest_r in [src_r + s for s in SIDE_SUFFIXES]:
+        raise BackupError(
+            "destination %s is the source database itself" % dest,
+            "write the copy to another path, for example a backup directory outside the data directory",
+        )
+    if is_inside(dest_r, src_r):
+        raise BackupError("destination %s is inside the source %s" % (dest, src), "choose a destination outside the source")
+
+
+def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integrity="quick", app_stopped=False,
+           fsync=True):
+    """Copy ``src`` to ``dest`` consistently, check it, publish it by rename. Returns facts about the copy."""
+    if method not in ("backup_api", "vacuum_into"):
+        raise BackupError("unknown method %r" % method, "use 'backup_api' or 'vacuum_into'")
+    if integrity not in ("quick", "full", "none"):
+        raise BackupError("unknown integrity check %r" % integrity, "use 'quick', 'full' or 'none'")
+    info = header_info(src)
+    check_destination(src, dest)
+    dest_dir = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(dest_dir):
+        raise BackupError("destination directory %s does not exist" % dest_dir, "create it first")
+    tmp = os.path.join(dest_dir, ".%s.tmp-%d" % (os.path.basename(dest), os.getpid()))
+    _remove_db_files(tmp)
+    started = time.monotonic()
+    own_conn = source_conn is None
+    conn = source_conn
+    try:
+        if own_conn:
+            conn, info = open_source(src, timeout=timeout, app_stopped=app_stopped)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if method == "vacuum_into":
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+                    conn.execute("VACUUM INTO ?", (tmp,))
+                else:
+                    dst = sqlite3.connect(tmp, isolation_level=None)
+                    try:
+                        conn.backup(dst, pages=-1)
+                    finally:
+                        dst.close()
+                break
+            except sqlite3.OperationalError as e:
+                text = str(e)
+                _remove_db_files(tmp)
+                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                if "disk" in text or "full" in text or "I/O" in text:
+                    raise _disk_error(dest_dir, e)
+                raise _classify(src, e, timeout)
+            except sqlite3.DatabaseError as e:
+                _remove_db_files(tmp)
+                raise _classify(src, e, timeout)
+    except OSError as e:
+        _remove_db_files(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_error(dest_dir, e)
+        raise
+    finally:
+        if own_conn and conn is not None:
+            conn.close()
+        elif conn is not None and conn.in_transaction:
+            conn.execute("COMMIT")
+    copy_ms = int((time.monotonic() - started) * 1000)
+    try:
+        facts = inspect_copy(tmp, integrity=integrity)
+    except BackupError:
+        _remove_db_files(tmp)
+        raise
+    except OSError as e:
+        _remove_db_files(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_error(dest_dir, e)
+        raise
+    if facts["integrity"] not in ("ok", "skipped"):
+        _remove_db_files(tmp)
+        raise BackupError(
+            "the copy of %s failed PRAGMA integrity_check: %s" % (src, facts["integrity"]),
+            "the source database is damaged; restore it from an earlier snapshot (nothing was published)",
+        )
+    if fsync:
+        fsync_path(tmp)
+    os.replace(tmp, dest)
+    if fsync:
+        fsync_path(dest_dir)
+    size, digest = sha256_and_size(dest)
+    facts.update({
+        "source": src,
+        "dest": dest,
+        "method": method,
+        "journal_mode": "wal" if info["wal"] else "delete",
+        "bytes": size,
+        "sha256": digest,
+        "copy_ms": copy_ms,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+    })
+    return facts
+
+
+def _disk_error(dest_dir, exc):
+    return BackupError(
+        "no space left on the device of %s (%s)" % (dest_dir, exc),
+        "free space there or point the repository at a larger disk; nothing was published",
+    )
+
+
+def _remove_db_files(path):
+    for p in (path,) + tuple(path + s for s in SIDE_SUFFIXES):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+
+
+def inspect_copy(path, integrity="quick", tables=None):
+    """Integrity check, page facts, row counts and alembic revision of a finished copy.
+
+    The copy is ours, so it is opened read-write: a hot journal from a crash-consistent raw copy is rolled
+    back, and the -wal/-shm that SQLite creates are checkpointed and removed on close.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        try:
+            if integrity == "none":
+                result = "skipped"
+            else:
+                pragma = "quick_check" if integrity == "quick" else "integrity_check"
+                rows = [r[0] for r in conn.execute("PRAGMA %s" % pragma).fetchall()]
+                result = "ok" if rows == ["ok"] else "; ".join(rows[:5])
+            page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            counts = row_counts(conn, tables) if result in ("ok", "skipped") else {}
+            revision = alembic_revision(conn)
+        except sqlite3.DatabaseError as e:
+            return {"integrity": "error: %s" % e, "pages": 0, "page_size": 0, "row_counts": {}, "alembic_revision": None}
+    finally:
+        conn.close()
+    for s in ("-wal", "-shm"):
+        p = path + s
+        if os.path.exists(p) and os.path.getsize(p) == 0:
+            os.unlink(p)
+    return {"integrity": result, "pages": page_count, "page_size": page_size, "row_counts": counts,
+            "alembic_revision": revision}
+
+
+def row_counts(conn, tables=None):
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    if tables is not None:
+        names = [n for n in names if n in tables]
+    out = {}
+    for name in names:
+        try:
+            out[name] = conn.execute('SELECT count(*) FROM "%s"' % name.replace('"', '""')).fetchone()[0]
+        except sqlite3.DatabaseError:
+            # virtual tables (FTS) whose module is missing in this SQLite build
+            continue
+    return out
+
+
+def alembic_revision(conn):
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
+
+
+def sha256_and_size(path, bufsize=1 << 20):
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(bufsize)
+            if not chunk:
+                break
+            size += len(chunk)
+            h.update(chunk)
+    return size, h.hexdigest()
