@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Build the real Open WebUI 0.12.4 test image: local/owb-openwebui:0.12.4-<recipe hash> (+ :0.12.4).
+#
+# 1. venv on the host with Debian's /usr/bin/python3 (the same path exists in the base image, and the
+#    venv's shebangs are absolute): pip install torch==2.13.0 (CPU wheel from PIP_FIND_LINKS) FIRST,
+#    then open-webui==0.12.4. Cached at $OWUI_VENV; reused when the installed versions match.
+# 2. docker build FROM local/owb-debian-systemd:bookworm with a context holding only the Dockerfile,
+#    the entrypoint, the health check and the venv (hard-linked into a staging dir, no copy).
+# Idempotent: skips everything when the tag for the current recipe hash exists.
+# Env: OWUI_VENV (default /opt/owb-openwebui-venv; the Dockerfile copies it to that same path),
+#      BASE_WAIT (seconds to wait for the base image, default 0), OWUI_KEEP_STAGING=1.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$HERE/../lib.sh"
+
+OWUI_VERSION=0.12.4
+TORCH_VERSION=2.13.0
+OWUI_VENV="${OWUI_VENV:-/opt/owb-openwebui-venv}"
+IMAGE_REPO="${OPENWEBUI_IMAGE_REPO:-local/owb-openwebui}"
+BASE_IMAGE="$BASE_IMAGE_REPO:$BASE_IMAGE_TAG"
+BASE_WAIT="${BASE_WAIT:-0}"
+STAGE_ROOT="${OWUI_STAGE_ROOT:-/opt/owb-openwebui-build}"
+TIMINGS="$CACHE_DIR/openwebui-build-timings.txt"
+SYS_PY=/usr/bin/python3
+
+[ "$OWUI_VENV" = /opt/owb-openwebui-venv ] || die "OWUI_VENV must be /opt/owb-openwebui-venv (shebangs are absolute and the image uses that path)"
+
+record() {  # record LABEL SECONDS
+  printf '%s %s %ss\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >>"$TIMINGS"
+  log "timing: $1 took ${2}s"
+}
+now() { date +%s.%N; }
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN{printf "%.1f", a-b}'; }
+
+venv_ok() {
+  [ -x "$OWUI_VENV/bin/python" ] && [ -x "$OWUI_VENV/bin/open-webui" ] && "$OWUI_VENV/bin/python" - "$OWUI_VERSION" "$TORCH_VERSION" <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+ow, tv = sys.argv[1], sys.argv[2]
+assert m.version("open-webui") == ow, m.version("open-webui")
+assert m.version("torch").split("+")[0] == tv, m.version("torch")
+assert sys.executable.startswith("/opt/") and sys.version_info[:2] == (3, 11)
+PY
+}
+
+ensure_system_python() {
+  [ -x "$SYS_PY" ] || die "$SYS_PY missing (Debian python3); apt-get install python3"
+  if ! "$SYS_PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    need_root
+    log "installing python3-venv with apt"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >&2
+  fi
+}
+
+build_venv() {
+  if venv_ok; then
+    log "venv $OWUI_VENV already has open-webui==$OWUI_VERSION and torch==$TORCH_VERSION"
+    return 0
+  fi
+  ensure_system_python
+  log "creating $OWUI_VENV (pip install torch==$TORCH_VERSION, then open-webui==$OWUI_VERSION; ~2.9 GB)"
+  local t0; t0="$(now)"
+  rm -rf "$OWUI_VENV"
+  "$SYS_PY" -m venv "$OWUI_VENV"
+  "$OWUI_VENV/bin/pip" install -q --upgrade pip >&2
+  # torch first: otherwise open-webui's dependency resolution fetches a multi-GB CUDA build
+  "$OWUI_VENV/bin/pip" install "torch==$TORCH_VERSION" >&2
+  "$OWUI_VENV/bin/pip" install "open-webui==$OWUI_VERSION" >&2
+  venv_ok || die "venv $OWUI_VENV does not have the expected versions after pip install"
+  record "venv-install" "$(since "$t0")"
+}
+
+wait_base_image() {
+  local i=0
+  while ! image_exists "$BASE_IMAGE"; do
+    if [ "$i" -ge "$BASE_WAIT" ]; then
+      if [ -x "$TESTBED_DIR/base-image.sh" ]; then
+        log "base image $BASE_IMAGE missing: running base-image.sh"
+        "$TESTBED_DIR/base-image.sh"
+        image_exists "$BASE_IMAGE" && return 0
+      fi
+      die "base image $BASE_IMAGE not found (build it with tests/testbed/base-image.sh)"
+    fi
+    sleep 5; i=$((i + 5))
+  done
+}
+
+main() {
+  command -v docker >/dev/null 2>&1 || die "docker client missing (run tests/testbed/docker.sh)"
+  timeout 10 docker info >/dev/null 2>&1 || die "docker engine does not answer (run tests/testbed/docker.sh)"
+  wait_base_image
+  local base_id hash tag
+  base_id="$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
+  hash="$(recipe_hash "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$HERE/build.sh" \
+          "open-webui==$OWUI_VERSION" "torch==$TORCH_VERSION" "venv=$OWUI_VENV" "base=$base_id")"
+  tag="$IMAGE_REPO:$OWUI_VERSION-$hash"
+  if image_exists "$tag"; then
+    docker tag "$tag" "$IMAGE_REPO:$OWUI_VERSION"
+    log "image $tag exists (tagged $IMAGE_REPO:$OWUI_VERSION); nothing to do"
+    echo "$tag"
+    return 0
+  fi
+
+  mkdir -p "$STAGE_ROOT"
+  exec 9>"$STAGE_ROOT/.lock"
+  flock 9
+  if image_exists "$tag"; then   # built by a concurrent run while we waited for the lock
+    docker tag "$tag" "$IMAGE_REPO:$OWUI_VERSION"; echo "$tag"; return 0
+  fi
+  build_venv
+
+  local stage="$STAGE_ROOT/ctx-$hash" t0
+  rm -rf "$stage"; mkdir -p "$stage"
+  cp "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$stage/"
+  printf '.dockerignore\n' >"$stage/.dockerignore"
+  # Hard links: no data copied, and nothing outside the venv enters the build context.
+  cp -al "$OWUI_VENV" "$stage/venv"
+  log "docker build $tag (context $(du -sh "$stage" | cut -f1))"
+  t0="$(now)"
+  # Classic builder: works with the docker.io 20.10 engine and any client, no BuildKit frontend to pull.
+  DOCKER_BUILDKIT=0 docker build --pull=false --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "RECIPE_HASH=$hash" \
+    -t "$tag" -t "$IMAGE_REPO:$OWUI_VERSION" "$stage" >&2
+  record "docker-build" "$(since "$t0")"
+  [ "${OWUI_KEEP_STAGING:-0}" = 1 ] || rm -rf "$stage"
+  log "built $tag ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}'))"
+  echo "$tag"
+}
+
+main "$@"
