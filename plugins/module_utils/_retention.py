@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which snapshots a retention policy keeps. A pure function; plain Python, no Ansible imports.
+
+This is a private module of the sage_open_webui.backup collection; its API may change at any time.
+
+Semantics (like ``restic forget`` / ``borg prune``):
+
+* ``keep_last=N`` keeps the N newest snapshots.
+* ``keep_daily=N`` keeps the newest snapshot of each of the N most recent days that have a snapshot;
+  ``keep_weekly`` does the same per ISO week (``2026-W48``), ``keep_monthly`` per calendar month.
+  Days, weeks and months are **UTC** buckets, whatever the host's time zone, so a policy gives the same
+  answer on every host and across daylight-saving changes.
+* ``keep_within`` (optional; a ``datetime.timedelta`` or a string such as ``"7d"``, ``"36h"``,
+  ``"2w3d"``) keeps every snapshot created within that span before ``now``. It takes no slots.
+* The rules add up: a snapshot is kept when any rule keeps it, and carries every reason.
+
+Verification:
+
+* Only *verified* snapshots fill the ``keep_*`` slots. An unverified snapshot never takes a slot, so a run
+  of failed or unverifiable snapshots can never push a good one out; adding unverified snapshots never
+  changes what happens to verified ones. Unverified snapshots are deleted unless ``keep_within`` covers
+  them.
+* The newest verified snapshot is always kept (reason ``"newest verified"``), whatever the policy.
+* When no snapshot is verified at all (for example verification was switched off), the rules apply to
+  all snapshots instead and the newest snapshot is always kept: the plan never deletes everything.
+
+A policy that keeps nothing (every ``keep_*`` 0 and no ``keep_within``) is refused: it is almost
+always a mistake (an unset variable), and pruning with it would silently thin the repository down to one
+snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import re
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+
+COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
+POLICY_OPTIONS = COUNT_OPTIONS + ("keep_within",)
+
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*$")
+
+
+def _count(name, value):
+    """A non-negative integer for option ``name``; BackupError otherwise."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise BackupError(
+            "retention option %s must be a whole number, got the boolean %r" % (name, value),
+            "set %s to a whole number such as 7 (0 disables it)" % name,
+            option=name)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.match(r"^[+-]?\d+$", text):
+            value = int(text)
+        else:
+            raise BackupError(
+                "retention option %s must be a whole number, got %r" % (name, value),
+                "set %s to a whole number such as 7 (0 disables it)" % name,
+                option=name)
+    if not isinstance(value, int):
+        raise BackupError(
+            "retention option %s must be a whole number, got %r (%s)" % (name, value, type(value).__name__),
+            "set %s to a whole number such as 7 (0 disables it)" % name,
+            option=name)
+    if value < 0:
+        raise BackupError(
+            "retention option %s must be 0 or more, got %d" % (name, value),
+            "set %s to a number of snapshots to keep (0 disables it)" % name,
+            option=name)
+    return value
+
+
+def parse_duration(value, name="keep_within"):
+    """``None`` or a positive ``timedelta`` from a timedelta or a ``"1w2d3h"`` string; BackupError otherwise.
+
+    A zero duration (``"0d"``) means "not set" and returns None.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        span = value
+    elif isinstance(value, str) and value.strip() == "":
+        return None
+    elif isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if not match or not any(match.groups()):
+            raise BackupError(
+                "retention option %s must be a duration such as 7d, 36h or 2w3d, got %r" % (name, value),
+                "write %s as weeks (w), days (d) and hours (h), largest first, e.g. 1w3d or 48h" % name,
+                option=name)
+        weeks, days, hours = (int(g) if g else 0 for g in match.groups())
+        span = datetime.timedelta(weeks=weeks, days=days, hours=hours)
+    else:
+        raise BackupError(
+            "retention option %s must be a duration such as 7d, got %r (%s)" % (name, value, type(value).__name__),
+            "write %s as a string of weeks (w), days (d) and hours (h), e.g. 7d" % name,
+            option=name)
+    if span < datetime.timedelta(0):
+        raise BackupError(
+            "retention option %s must not be negative, got %r" % (name, value),
+            "set %s to a positive duration such as 7d, or leave it unset" % name,
+            option=name)
+    if span == datetime.timedelta(0):
+        return None
+    return span
+
+
+def format_duration(span):
+    """``"1w2d3h"``-style text for a timedelta (whole hours; smaller units as ``"90s"``)."""
+    seconds = int(span.total_seconds())
+    if seconds % 3600:
+        return "%ds" % seconds
+    hours = seconds // 3600
+    weeks, hours = divmod(hours, 24 * 7)
+    days, hours = divmod(hours, 24)
+    out = ""
+    for amount, unit in ((weeks, "w"), (days, "d"), (hours, "h")):
+        if amount:
+            out += "%d%s" % (amount, unit)
+    return out or "0h"
+
+
+def validate_policy(policy):
+    """Normalised policy dict from user input (a role variable, module parameters).
+
+    Returns ``{"keep_last": int, "keep_daily": int, "keep_weekly": int, "keep_monthly": int,
+    "keep_within": timedelta | None}``. Raises BackupError for unknown keys (with a "did you mean" hint),
+    negative or non-integer counts, a malformed duration, and a policy that keeps nothing.
+    """
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, dict):
+        raise BackupError(
+            "retention policy must be a mapping of %s, got %s" % (", ".join(POLICY_OPTIONS), type(policy).__name__),
+            "write the policy as a dictionary, e.g. {keep_daily: 7, keep_weekly: 4}")
+    unknown = sorted(str(k) for k in policy if k not in POLICY_OPTIONS)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, POLICY_OPTIONS, n=1, cutoff=0.6)
+            hints.append("%s (did you mean %s?)" % (key, close[0]) if close else key)
+        raise BackupError(
+            "unknown retention option%s: %s" % ("s" if len(unknown) > 1 else "", ", ".join(hints)),
+            "use only %s" % ", ".join(POLICY_OPTIONS),
+            unknown=unknown)
+    result = {name: _count(name, policy.get(name)) for name in COUNT_OPTIONS}
+    result["keep_within"] = parse_duration(policy.get("keep_within"))
+    if not any(result[name] for name in COUNT_OPTIONS) and result["keep_within"] is None:
+        raise BackupError(
+            "retention policy keeps nothing: keep_last, keep_daily, keep_weekly and keep_monthly are all 0 "
+            "and keep_within is not set, so pruning would delete every snapshot but the newest verified one",
+            "set keep_last >= 1 (or keep_daily / keep_weekly / keep_monthly >= 1), "
+            "e.g. keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 6")
+    return result
+
+
+def _entry(item):
+    """(id, created, verified) from a tuple or a SnapshotRef-like object, checked."""
+    if isinstance(item, (tuple, list)) and not hasattr(item, "verified"):
+        if len(item) != 3:
+            raise BackupError(
+                "retention plan needs (id, created, verified) per snapshot, got %r" % (item,),
+                "pass one (id, created datetime, verified bool) tuple per snapshot")
+        snap_id, created, verified = item
+    else:
+        try:
+            snap_id, created, verified = item.id, item.created, item.verified
+        except AttributeError:
+            raise BackupError(
+                "retention plan needs (id, created, verified) per snapshot, got %r" % (item,),
+                "pass one (id, created datetime, verified bool) tuple per snapshot")
+    if not isinstance(created, datetime.datetime) or created.tzinfo is None or created.utcoffset() is None:
+        raise BackupError(
+            "snapshot %s has no time-zone-aware creation time (%r)" % (snap_id, created),
+            "give created as an aware datetime, e.g. datetime.now(timezone.utc)",
+            snapshot=str(snap_id))
+    return str(snap_id), created.astimezone(datetime.timezone.utc), bool(verified)
+
+
+def _keep_buckets(ordered, count, key_of, label, keep):
+    """Keep the newest snapshot of each of the ``count`` most recent buckets (``ordered`` is newest first)."""
+    if count <= 0:
+        return
+    seen = set()
+    for snap_id, created, _verified in ordered:
+        bucket = key_of(created)
+        if bucket in seen:
+            continue
+        seen.add(bucket)
+        keep.setdefault(snap_id, []).append("%s %s" % (label, bucket))
+        if len(seen) >= count:
+            return
+
+
+def _day(created):
+    return created.strftime("%Y-%m-%d")
+
+
+def _week(created):
+    year, week, _weekday = created.isocalendar()
+    return "%04d-W%02d" % (year, week)
+
+
+def _month(created):
+    return created.strftime("%Y-%m")
+
+
+def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_within=None, now=None):
+    """Decide which snapshots a policy keeps.
+
+    ``snapshots``: iterable of ``(id, created, verified)`` (``created`` an aware datetime; any order) or of
+    objects with ``.id``, ``.created`` and ``.verified`` (``_repository.SnapshotRef``).
+    ``now``: aware datetime for ``keep_within`` (default: the current UTC time).
+
+    Returns ``{"keep": {id: [reasons]}, "delete": [ids, oldest first]}``; ``keep`` is ordered newest
+    first. Every snapshot is in exactly one of the two. See the module docstring for the semantics.
+    """
+    policy = validate_policy({"keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
+                              "keep_monthly": keep_monthly, "keep_within": keep_within})
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+    elif not isinstance(now, datetime.datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise BackupError("retention plan got a naive or invalid 'now' (%r)" % (now,),
+                          "pass now as an aware datetime, e.g. datetime.now(timezone.utc)")
+
+    entries = [_entry(item) for item in snapshots]
+    ids = [e[0] for e in entries]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise BackupError("snapshot ids are not unique: %s" % ", ".join(dupes),
+                          "list each snapshot once", duplicates=dupes)
+    # Newest first; the id breaks ties (ids sort by time, "-N" suffixes after the base id).
+    ordered = sorted(entries, key=lambda e: (e[1], e[0]), reverse=True)
+    verified = [e for e in ordered if e[2]]
+    candidates = verified if verified else ordered
+
+    keep = {}
+    if candidates:
+        newest = candidates[0][0]
+        keep[newest] = ["newest verified" if verified else "newest (no snapshot is verified)"]
+    for snap_id, _created, _verified in candidates[:policy["keep_last"]]:
+        keep.setdefault(snap_id, []).append("last %d" % policy["keep_last"])
+    _keep_buckets(candidates, policy["keep_daily"], _day, "daily", keep)
+    _keep_buckets(candidates, policy["keep_weekly"], _week, "weekly", keep)
+    _keep_buckets(candidates, policy["keep_monthly"], _month, "monthly", keep)
+    if policy["keep_within"] is not None:
+        since = now.astimezone(datetime.timezone.utc) - policy["keep_within"]
+        label = "within %s" % format_duration(policy["keep_within"])
+        for snap_id, created, _verified in ordered:
+            if created >= since:
+                keep.setdefault(snap_id, []).append(label)
+
+    keep_ordered = {e[0]: keep[e[0]] for e in ordered if e[0] in keep}
+    delete = [e[0] for e in reversed(ordered) if e[0] not in keep]
+    return {"keep": keep_ordered, "delete": delete}
