@@ -1,0 +1,349 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Host-side safety net: a detached watchdog that resumes a container the backup paused or stopped.
+
+``arm(container_id, "unpause"|"start", deadline_s)`` spawns ``python3 -I -S -c <WATCHDOG_SOURCE>`` in a new
+session (``setsid``: it survives SIGKILL of the arming process and of its whole process group), with no
+stdin/stdout/stderr (Ansible does not wait for it). The watchdog resumes the container through the Docker
+API over the unix socket (plain HTTP, stdlib only) when
+
+- the arming process dies: the write end of a pipe only the arming process holds reaches EOF, and, as a
+  second signal, its pid disappears or gets reused (pid + start time from /proc are compared every 50 ms), or
+- the deadline passes (the freeze took too long),
+
+and exits quietly when ``SafetyNet.disarm()`` writes the disarm byte. What it did is appended (JSON lines) to
+``/run/owb-safety-<container id[:12]>.log`` (``/tmp`` when /run is not writable) and sent to syslog.
+
+The source is embedded as a string, not a file path: module_utils run from Ansible's AnsiballZ zip.
+
+This is a private module of the sage_open_webui.backup collection; its API may change at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+
+ACTIONS = ("unpause", "start")
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+EXIT_DISARMED = 0
+EXIT_FIRED_OK = 10
+EXIT_FIRED_FAILED = 11
+
+WATCHDOG_SOURCE = r'''
+import json, os, select, socket, sys, time
+try:
+    import syslog
+except ImportError:
+    syslog = None
+
+cid, action, sock_path, log_path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+deadline = float(sys.argv[5])          # time.monotonic() value (CLOCK_MONOTONIC is system-wide)
+ppid, pstart = int(sys.argv[6]), sys.argv[7]
+rfd, readyfd = int(sys.argv[8]), int(sys.argv[9])
+
+def log(event, **kw):
+    rec = {"time": time.time(), "pid": os.getpid(), "container": cid, "action": action, "event": event}
+    rec.update(kw)
+    line = json.dumps(rec, sort_keys=True)
+    try:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    if syslog is not None and event != "armed":
+        try:
+            syslog.openlog("owb-safety", syslog.LOG_PID, syslog.LOG_DAEMON)
+            syslog.syslog(syslog.LOG_WARNING if event.startswith("fired") else syslog.LOG_INFO, line)
+        except Exception:
+            pass
+
+def starttime(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            data = fh.read()
+        return data[data.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+def parent_alive():
+    if pstart != "-":
+        return starttime(ppid) == pstart
+    try:
+        os.kill(ppid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+def docker_post(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    try:
+        s.connect(sock_path)
+        s.sendall(("POST %s HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, body[:300].decode("utf-8", "replace")
+
+def fire(reason):
+    path = "/containers/%s/%s" % (cid, action)
+    last = None
+    for attempt in range(1, 41):
+        try:
+            status, body = docker_post(path)
+        except Exception as exc:
+            last = "%s: %s" % (type(exc).__name__, exc)
+            time.sleep(min(0.1 * attempt, 1.0))
+            continue
+        text = body.lower()
+        ok = status in (204, 304) or (status == 409 and ("not paused" in text or "already" in text or "is running" in text))
+        if ok:
+            log("fired", reason=reason, status=status, attempts=attempt, body=body.strip()[:200])
+            return 10
+        last = "HTTP %d %s" % (status, body.strip()[:200])
+        if status == 404:
+            break
+        time.sleep(min(0.1 * attempt, 1.0))
+    log("fired_failed", reason=reason, error=last)
+    return 11
+
+def main():
+    os.umask(0o077)
+    try:
+        os.write(readyfd, b"R")
+        os.close(readyfd)
+    except OSError:
+        pass
+    log("armed", deadline_in=round(deadline - time.monotonic(), 3), arming_pid=ppid)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return fire("deadline passed")
+        try:
+            r, _, _ = select.select([rfd], [], [], min(0.05, remaining))
+        except InterruptedError:
+            continue
+        if r:
+            try:
+                data = os.read(rfd, 1)
+            except OSError:
+                data = b""
+            if data == b"D":
+                log("disarmed")
+                return 0
+            return fire("arming process exited (pipe closed without disarm)")
+        if not parent_alive():
+            return fire("arming process %d is gone" % ppid)
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except Exception as exc:  # never die silently with the container frozen
+        log("error", error="%s: %s" % (type(exc).__name__, exc))
+        code = fire("watchdog error")
+    os._exit(code)
+'''
+
+
+def _proc_starttime(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            data = fh.read()
+        return data[data.rindex(b")") + 2:].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return "-"
+
+
+def _socket_path(docker_socket):
+    sock = docker_socket or DEFAULT_DOCKER_SOCKET
+    if sock.startswith("unix://"):
+        sock = sock[len("unix://"):]
+    if "://" in sock:
+        raise BackupError(
+            "the safety net talks to the Docker engine over a unix socket, not %s" % sock,
+            "use a unix socket (docker_host: unix:///var/run/docker.sock) for backups that pause or stop",
+        )
+    return sock
+
+
+def log_path_for(container_id, log_dir=None):
+    """Where the watchdog for ``container_id`` writes its JSON lines."""
+    short = "".join(c for c in str(container_id) if c.isalnum() or c in "-_.")[:64] or "container"
+    if len(short) == 64:
+        short = short[:12]
+    dirs = [log_dir] if log_dir else ["/run", "/tmp"]
+    for d in dirs:
+        if d and os.path.isdir(d) and os.access(d, os.W_OK):
+            return os.path.join(d, "owb-safety-%s.log" % short)
+    return os.path.join(dirs[-1] or "/tmp", "owb-safety-%s.log" % short)
+
+
+def read_log(path):
+    """The watchdog's records (list of dicts) from its log file; [] when missing."""
+    out = []
+    try:
+        with open(path, "r") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return out
+
+
+class SafetyNet(object):
+    """Handle on an armed watchdog. ``disarm()`` before the arming process exits, after resuming."""
+
+    def __init__(self, proc, wfd, container_id, action, deadline_s, log_path, armed_ms):
+        self._proc = proc
+        self._wfd = wfd
+        self.pid = proc.pid
+        self.container_id = container_id
+        self.action = action
+        self.deadline_s = deadline_s
+        self.log_path = log_path
+        self.armed_ms = armed_ms
+        self.result = None
+
+    @property
+    def active(self):
+        return self._wfd is not None and self._proc.poll() is None
+
+    def fired(self):
+        """True when the watchdog already acted (deadline passed): the container was resumed by it."""
+        code = self._proc.poll()
+        return code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED)
+
+    def disarm(self, timeout=5.0):
+        """Tell the watchdog to exit without touching the container.
+
+        Returns ``{"disarmed": bool, "fired": bool, "exit_code": int|None}``; ``fired`` True means the
+        deadline had passed and the watchdog already resumed the container (the frozen window was broken).
+        """
+        if self.result is not None:
+            return self.result
+        if self._wfd is not None:
+            try:
+                os.write(self._wfd, b"D")
+            except OSError:
+                pass
+            try:
+                os.close(self._wfd)
+            except OSError:
+                pass
+            self._wfd = None
+        try:
+            code = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.result = {
+            "disarmed": code == EXIT_DISARMED,
+            "fired": code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED),
+            "fired_ok": code == EXIT_FIRED_OK,
+            "exit_code": code,
+            "log_path": self.log_path,
+        }
+        return self.result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.disarm()
+        return False
+
+
+def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, python=None, log_dir=None,
+        wait_ready=True):
+    """Arm the watchdog for ``container_id`` and return a ``SafetyNet``.
+
+    ``action``: ``unpause`` (after ``docker pause``) or ``start`` (after ``docker stop``). ``deadline_s``:
+    seconds after which the watchdog resumes the container even though the arming process still lives.
+    With ``wait_ready`` (default) this returns once the watchdog runs (a few tens of ms), so the caller may
+    pause right away; a watchdog that cannot start raises a BackupError before anything was frozen.
+    """
+    if action not in ACTIONS:
+        raise BackupError("unknown safety net action %r" % (action,), "use one of %s" % ", ".join(ACTIONS))
+    if not container_id:
+        raise BackupError("the safety net needs a container id", "pass the id of the container to protect")
+    deadline_s = float(deadline_s)
+    if deadline_s <= 0:
+        raise BackupError("safety net deadline must be positive (got %s)" % deadline_s,
+                          "give the longest freeze you accept, in seconds")
+    sock = _socket_path(docker_socket)
+    t0 = time.monotonic()
+    log_path = log_path_for(container_id, log_dir)
+    interpreter = python or sys.executable or "/usr/bin/python3"
+    rfd, wfd = os.pipe()
+    ready_r, ready_w = os.pipe()
+    args = [
+        interpreter, "-I", "-S", "-c", WATCHDOG_SOURCE,
+        str(container_id), action, sock, log_path, repr(t0 + deadline_s),
+        str(os.getpid()), _proc_starttime(os.getpid()), str(rfd), str(ready_w),
+    ]
+    try:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=True, pass_fds=(rfd, ready_w), start_new_session=True, cwd="/",
+        )
+    except OSError as exc:
+        for fd in (rfd, wfd, ready_r, ready_w):
+            os.close(fd)
+        raise BackupError(
+            "cannot start the safety-net watchdog with %s: %s" % (interpreter, exc),
+            "make sure a working python3 is installed on the managed host",
+        )
+    os.close(rfd)
+    os.close(ready_w)
+    net = SafetyNet(proc, wfd, str(container_id), action, deadline_s, log_path, None)
+    try:
+        if wait_ready:
+            ready, _, _ = select.select([ready_r], [], [], 5.0)
+            data = os.read(ready_r, 1) if ready else b""
+            if data != b"R":
+                net.disarm(timeout=1)
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+                raise BackupError(
+                    "the safety-net watchdog did not start (python %s, exit code %s)" % (interpreter, proc.poll()),
+                    "check that '%s -I -S -c pass' works on the managed host" % interpreter,
+                )
+    finally:
+        os.close(ready_r)
+    net.armed_ms = round((time.monotonic() - t0) * 1000.0, 1)
+    return net
