@@ -1,0 +1,742 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The backup job: one point-in-time snapshot of an Open WebUI data directory into a local repository.
+
+Flow (the freeze window holds only what needs it)::
+
+    validate -> lock repository -> capture secret key -> [arm safety net -> pause|stop]
+      -> pin webui.db (WAL) / copy it (rollback journal) -> copy vector_db (link unchanged segments)
+      -> [resume|start + wait healthy -> disarm] -> copy webui.db from the pinned snapshot
+      -> link or copy the rest -> integrity checks, row counts, upload check -> manifest -> publish
+
+Plain Python: the Ansible module and the scheduled runner both call :func:`run` with the same job.
+
+This is a private module of the sage_open_webui.backup collection.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import stat
+import time
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
+    DATA_DIR_IN_CONTAINER,
+    SECRET_KEY_FILE_IN_CONTAINER,
+    BackupError,
+    fsync_path,
+    human_bytes,
+    is_inside,
+    utcnow,
+)
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+
+MODES = ("hot", "pause", "cold")
+MAIN_TABLES = ("user", "auth", "chat", "chat_message", "file", "knowledge", "knowledge_file", "folder",
+               "tag", "config", "memory", "model", "prompt", "tool", "function", "channel", "message",
+               "note", "group", "feedback", "alembic_version")
+
+DEFAULTS = {
+    "data_dir": None,
+    "container": None,
+    "repository": None,
+    "host": None,
+    "instance": None,
+    "mode": None,
+    "docker_host": "unix:///var/run/docker.sock",
+    "exclude": list(_files.DEFAULT_EXCLUDE),
+    "include": [],
+    "sqlite_method": "backup_api",
+    "integrity": "quick",
+    "verify": "quick",
+    "secret_key": "auto",
+    "secret_key_file": None,
+    "freeze_timeout": 10.0,
+    "stop_timeout": 10,
+    "health_timeout": 180,
+    "dependents": [],
+    "lock_timeout": 0.0,
+    "workers": 4,
+    "hot_retries": 5,
+}
+
+
+def normalize(job):
+    j = dict(DEFAULTS)
+    for k, v in job.items():
+        if k not in DEFAULTS:
+            raise BackupError("unknown job option %r" % k, "remove it; known options: %s" % ", ".join(sorted(DEFAULTS)))
+        if v is not None:
+            j[k] = v
+    if not j["repository"]:
+        raise BackupError("no repository given", "set repository to an absolute path outside the data directory, e.g. /var/backups/open-webui")
+    j["repository"] = os.path.abspath(j["repository"])
+    if not j["data_dir"] and not j["container"]:
+        raise BackupError("neither data_dir nor container given", "name the Open WebUI container, or give the data directory path")
+    if j["mode"] is None:
+        j["mode"] = "pause" if j["container"] else "hot"
+    if j["mode"] not in MODES:
+        raise BackupError("mode %r is not one of hot, pause, cold" % j["mode"],
+                          "use 'hot' (no interruption), 'pause' (freeze well under a second) or 'cold' (stop and start)")
+    if j["mode"] in ("pause", "cold") and not j["container"]:
+        raise BackupError("mode %r needs a container to %s" % (j["mode"], "pause" if j["mode"] == "pause" else "stop"),
+                          "name the Open WebUI container, or use mode 'hot' for a plain data directory")
+    if j["host"] is None:
+        j["host"] = socket.gethostname().split(".")[0] or "localhost"
+    if j["instance"] is None:
+        j["instance"] = j["container"] or "open-webui"
+    for key in ("freeze_timeout", "stop_timeout", "health_timeout"):
+        if not isinstance(j[key], (int, float)) or j[key] <= 0:
+            raise BackupError("%s must be a positive number, got %r" % (key, j[key]), "set %s to a number of seconds" % key)
+    return j
+
+
+class _Clock(object):
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.events = []
+
+    def ms(self, since=None):
+        return int((time.monotonic() - (self.t0 if since is None else since)) * 1000)
+
+    def note(self, msg):
+        self.events.append("%6d ms  %s" % (self.ms(), msg))
+
+
+def _docker_client(job):
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import DockerClient
+    return DockerClient(socket=job["docker_host"])
+
+
+def resolve_source(job, docker=None):
+    """Where the data is, what the container is, and the facts that go into the manifest."""
+    source = {"data_dir": job["data_dir"], "container": None, "container_id": None, "image": None,
+              "image_digest": None, "app_version": None, "mount": None, "state": None, "env": {}}
+    if job["container"]:
+        docker = docker or _docker_client(job)
+        info = docker.inspect(job["container"])
+        mount = docker.data_mount(info)
+        image = docker.image_info(info)
+        env = docker.env(info)
+        state = info.get("State", {})
+        source.update({
+            "container": info.get("Name", "").lstrip("/") or job["container"],
+            "container_id": info.get("Id"),
+            "image": image.get("name"),
+            "image_digest": image.get("digest"),
+            "app_version": image.get("version"),
+            "mount": {"type": mount.get("type"), "name": mount.get("name")},
+            "state": "paused" if state.get("Paused") else state.get("Status"),
+            "env": env,
+        })
+        if not job["data_dir"]:
+            if mount.get("type") in (None, "none") or not mount.get("source"):
+                raise BackupError(
+                    "container %s has no mount at %s: its data lives in the container layer and is lost on recreate"
+                    % (source["container"], DATA_DIR_IN_CONTAINER),
+                    "recreate it with a named volume (-v open-webui:%s) after copying the data out with docker cp" % DATA_DIR_IN_CONTAINER,
+                )
+            source["data_dir"] = mount["source"]
+        db_url = env.get("DATABASE_URL", "")
+        if db_url and not db_url.startswith("sqlite"):
+            raise BackupError(
+                "container %s uses an external database (%s); this collection backs up SQLite only for now"
+                % (source["container"], db_url.split(":", 1)[0]),
+                "back the database up with its own tools (pg_dump) and use this collection for uploads only later",
+            )
+    data_dir = source["data_dir"]
+    if not os.path.isabs(data_dir):
+        raise BackupError("data_dir %r is not an absolute path" % data_dir, "give the absolute path of Open WebUI's data directory")
+    if not os.path.isdir(data_dir):
+        raise BackupError("data directory %s does not exist" % data_dir,
+                          "check the path; for Docker use openwebui_info to find the volume's Mountpoint")
+    if not os.path.exists(os.path.join(data_dir, "webui.db")):
+        hint = "uploads/ exists but webui.db does not" if os.path.isdir(os.path.join(data_dir, "uploads")) else "no webui.db, no uploads/"
+        raise BackupError("%s does not look like an Open WebUI data directory (%s)" % (data_dir, hint),
+                          "point data_dir (or the container) at the directory mounted at %s" % DATA_DIR_IN_CONTAINER)
+    _sqlite.header_info(os.path.join(data_dir, "webui.db"))
+    repo = job["repository"]
+    if is_inside(repo, data_dir):
+        raise BackupError("repository %s is inside the data directory %s" % (repo, data_dir),
+                          "put the repository outside the data directory, or every backup would contain the previous ones")
+    if is_inside(data_dir, repo):
+        raise BackupError("data directory %s is inside the repository %s" % (data_dir, repo), "use separate directories")
+    return source, docker
+
+
+def _capture_secret(job, source, docker, staging, warnings):
+    if job["secret_key"] == "skip":
+        return {"captured": False, "source": None, "reason": "skipped by request"}
+    value = None
+    origin = None
+    if source["env"].get("WEBUI_SECRET_KEY"):
+        value = source["env"]["WEBUI_SECRET_KEY"].encode()
+        origin = "env"
+    elif docker is not None and source["container_id"]:
+        data = docker.read_file(source["container_id"], SECRET_KEY_FILE_IN_CONTAINER)
+        if data:
+            value = data.strip()
+            origin = "file"
+    if value is None:
+        candidates = [job["secret_key_file"]] if job["secret_key_file"] else [
+            os.path.join(os.path.dirname(os.path.abspath(source["data_dir"])), ".webui_secret_key")]
+        for path in candidates:
+            if path and os.path.isfile(path):
+                with open(path, "rb") as f:
+                    value = f.read().strip()
+                origin = "file"
+                break
+        if value is None and job["secret_key_file"]:
+            raise BackupError("secret_key_file %s does not exist" % job["secret_key_file"],
+                              "give the path of .webui_secret_key, or remove the option")
+    if not value:
+        warnings.append("secret key not captured: neither WEBUI_SECRET_KEY nor %s was found; after a restore "
+                        "every user is logged out and encrypted settings are unreadable. Set WEBUI_SECRET_KEY or "
+                        "secret_key_file." % SECRET_KEY_FILE_IN_CONTAINER)
+        return {"captured": False, "source": None}
+    sdir = os.path.join(staging, "secret")
+    os.makedirs(sdir, mode=0o700)
+    os.chmod(sdir, 0o700)
+    path = os.path.join(sdir, "webui_secret_key")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, value)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return {"captured": True, "source": origin, "sha256": hashlib.sha256(value).hexdigest()}
+
+
+def _prev_index(prev):
+    if prev is None:
+        return {}
+    try:
+        return {f["path"]: f for f in prev.manifest.get("files", [])}
+    except BackupError:
+        return {}
+
+
+def _unchanged(entry, st):
+    return entry is not None and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns \
+        and entry.get("mode") == "%04o" % stat.S_IMODE(st.st_mode)
+
+
+def _copy_vector_db(src_root, dst_root, prev, prev_index, fast, live=False):
+    """Copy vector_db/: link segment files unchanged since the previous snapshot, copy the rest.
+
+    ``fast``: inside the freeze — in-kernel copies, no hashing (hash after the thaw).
+    ``live``: Chroma may be writing: its SQLite files are copied with the backup API, never raw.
+    Returns {rel: {"st", "size", "sha256" or None, "linked"}} with rel relative to the data dir.
+    """
+    out = {}
+    if not os.path.isdir(src_root):
+        return out
+    os.makedirs(dst_root, exist_ok=True)
+    for rel, kind, st in _files.walk(src_root):
+        drel = "vector_db/" + rel
+        s = os.path.join(src_root, rel)
+        d = os.path.join(dst_root, rel)
+        if kind == "dir":
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+            continue
+        if kind != "file":
+            continue
+        entry = prev_index.get(drel)
+        if live and rel.startswith("chroma.sqlite3"):
+            if rel == "chroma.sqlite3":
+                _sqlite.backup(s, d, integrity="none", fsync=False)
+                out[drel] = {"st": st, "size": os.path.getsize(d), "sha256": None, "linked": False}
+            continue
+        if prev is not None and not rel.startswith("chroma.sqlite3") and _unchanged(entry, st):
+            linked = _files.link_or_copy(os.path.join(prev.path, "data", drel), s, d, st)
+            out[drel] = {"st": st, "size": st.st_size, "sha256": entry["sha256"] if linked else None, "linked": linked}
+        else:
+            size, digest = _files.copy_file(s, d, st=st, want_hash=not fast)
+            out[drel] = {"st": st, "size": size, "sha256": digest, "linked": False}
+    return out
+
+
+def _tree_signature(root):
+    sig = []
+    if os.path.isdir(root):
+        for rel, kind, st in _files.walk(root):
+            if kind == "file":
+                sig.append((rel, st.st_size, st.st_mtime_ns))
+    return sig
+
+
+class _Freezer(object):
+    """pause/unpause or stop/start around the critical section, with a host-side safety net."""
+
+    def __init__(self, job, source, docker, clock, warnings):
+        self.job = job
+        self.source = source
+        self.docker = docker
+        self.clock = clock
+        self.warnings = warnings
+        self.net = None
+        self.frozen_at = None
+        self.freeze_ms = 0
+        self.downtime_ms = 0
+        self.stop_ms = 0
+        self.start_ms = 0
+        self.stopped = []
+        self.effective = job["mode"]
+        if job["mode"] != "hot" and source["state"] != "running":
+            if source["state"] == "paused":
+                raise BackupError("container %s is paused" % source["container"],
+                                  "unpause it (docker unpause %s) — a previous run may have been killed; the safety net normally does this" % source["container"])
+            self.effective = "offline"
+            warnings.append("container %s is %s: backed up as is, not started" % (source["container"], source["state"]))
+
+    @property
+    def app_stopped(self):
+        return self.effective in ("cold", "offline")
+
+    def __enter__(self):
+        mode = self.effective
+        if mode not in ("pause", "cold"):
+            return self
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
+        cid = self.source["container_id"]
+        sock = self.job["docker_host"]
+        if sock.startswith("unix://"):
+            sock = sock[len("unix://"):]
+        deadline = self.job["freeze_timeout"] + (0 if mode == "pause" else self.job["stop_timeout"] * (len(self.job["dependents"]) + 1) + 30)
+        self.net = _safety.arm(cid, "unpause" if mode == "pause" else "start", deadline, docker_socket=sock)
+        self.frozen_at = time.monotonic()
+        try:
+            if mode == "pause":
+                self.docker.pause(cid)
+                self.clock.note("paused %s" % self.source["container"])
+            else:
+                for name in list(self.job["dependents"]) + [cid]:
+                    t = time.monotonic()
+                    self.docker.stop(name, timeout=self.job["stop_timeout"])
+                    self.stopped.append(name)
+                    if name == cid:
+                        self.stop_ms = int((time.monotonic() - t) * 1000)
+                self.clock.note("stopped %s (app stop took %d ms)" % (", ".join(self.job["dependents"] + [self.source["container"]]), self.stop_ms))
+        except Exception:
+            self._resume()
+            raise
+        return self
+
+    def thaw(self):
+        """Resume the app now (the critical section is over)."""
+        if self.frozen_at is None:
+            return
+        self._resume()
+
+    def _resume(self):
+        if self.frozen_at is None:
+            return
+        cid = self.source["container_id"]
+        errors = []
+        if self.effective == "pause":
+            try:
+                self.docker.unpause(cid)
+            except Exception as e:  # noqa: BLE001 - report, the safety net still runs
+                errors.append("unpause failed: %s" % e)
+            self.freeze_ms = int((time.monotonic() - self.frozen_at) * 1000)
+            self.downtime_ms = 0
+            self.clock.note("resumed %s after %d ms" % (self.source["container"], self.freeze_ms))
+        else:
+            t_copy_end = time.monotonic()
+            order = [cid] + [d for d in self.job["dependents"]]
+            for name in order:
+                if name in self.stopped or name == cid:
+                    try:
+                        self.docker.start(name)
+                    except Exception as e:  # noqa: BLE001
+                        errors.append("start %s failed: %s" % (name, e))
+            try:
+                self.docker.wait_healthy(cid, timeout=self.job["health_timeout"])
+            except Exception as e:  # noqa: BLE001
+                errors.append(str(e))
+            self.start_ms = int((time.monotonic() - t_copy_end) * 1000)
+            self.downtime_ms = int((time.monotonic() - self.frozen_at) * 1000)
+            self.freeze_ms = self.downtime_ms
+            self.clock.note("started %s, healthy after %d ms (downtime %d ms)" % (self.source["container"], self.start_ms, self.downtime_ms))
+        self.frozen_at = None
+        if self.net is not None:
+            if errors:
+                # leave the safety net armed: it retries at its deadline
+                self.warnings.append("safety net left armed for %s: %s" % (self.source["container"], "; ".join(errors)))
+            else:
+                self.net.disarm()
+            self.net = None
+        if errors:
+            raise BackupError("could not bring %s back: %s" % (self.source["container"], "; ".join(errors)),
+                              "check `docker ps -a`; the safety net will try again at its deadline")
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.frozen_at is not None:
+            try:
+                self._resume()
+            except BackupError:
+                if exc_type is None:
+                    raise
+        return False
+
+
+def run(job, docker=None, check_mode=False, now=None):
+    """Take one snapshot. Returns the result dict (what the module returns)."""
+    job = normalize(job)
+    clock = _Clock()
+    warnings = []
+    source, docker = resolve_source(job, docker)
+    data_dir = source["data_dir"]
+    clock.note("source %s (%s)" % (data_dir, source["container"] or "no container"))
+    repo = Repository(job["repository"], job["host"], job["instance"])
+    if check_mode:
+        return _preview(job, source, repo, warnings)
+    _check_repository_writable(job["repository"])
+    with repo.lock(timeout=job["lock_timeout"]):
+        prev = repo.latest_verified()
+        prev_index = _prev_index(prev)
+        sid = repo.new_id(now or utcnow())
+        staging = repo.staging(sid)
+        try:
+            result = _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return result
+
+
+def _check_repository_writable(root):
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise BackupError("cannot create repository %s: %s" % (root, e.strerror),
+                          "create it or pick a writable path (become: true)")
+    if not os.access(root, os.W_OK):
+        raise BackupError("repository %s is not writable" % root, "run as root (become: true) or fix its permissions")
+
+
+def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings):
+    data_dir = source["data_dir"]
+    sdata = os.path.join(staging, "data")
+    created = utcnow()
+    secret = _capture_secret(job, source, docker, staging, warnings)
+    webui_src = os.path.join(data_dir, "webui.db")
+    webui_dst = os.path.join(sdata, "webui.db")
+    webui_wal = _sqlite.header_info(webui_src)["wal"]
+    vsrc = os.path.join(data_dir, "vector_db")
+    vdst = os.path.join(sdata, "vector_db")
+    databases = {}
+    vector = {}
+    t_db = time.monotonic()
+    pinned = None
+    raw_webui = False
+    freezer = _Freezer(job, source, docker, clock, warnings)
+    with freezer:
+        if freezer.effective == "pause":
+            try:
+                if webui_wal and job["sqlite_method"] == "backup_api":
+                    pinned = _sqlite.pin(webui_src, timeout=min(2.0, job["freeze_timeout"]))
+                else:
+                    _copy_raw_db(webui_src, webui_dst)
+                    raw_webui = True
+                vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True)
+            except BaseException:
+                if pinned is not None:
+                    pinned.close()
+                raise
+            freezer.thaw()
+        elif freezer.effective in ("cold", "offline"):
+            # nothing writes: a raw copy (with the -wal) is consistent and the fastest; checked after the start
+            _copy_raw_db(webui_src, webui_dst)
+            raw_webui = True
+            vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True)
+            freezer.thaw()
+        else:  # hot
+            databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, method=job["sqlite_method"],
+                                                   integrity=job["integrity"])
+            vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, warnings)
+    if pinned is not None:
+        try:
+            databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, source_conn=pinned, integrity=job["integrity"])
+        finally:
+            pinned.close()
+    elif raw_webui:
+        databases["webui.db"] = _finish_raw_db(webui_src, webui_dst, job)
+    chroma_dst = os.path.join(vdst, "chroma.sqlite3")
+    if os.path.exists(chroma_dst) and "vector_db/chroma.sqlite3" in vector:
+        facts = _finish_raw_db(os.path.join(vsrc, "chroma.sqlite3"), chroma_dst, job,
+                               tables=("collections", "segments", "embeddings"))
+        databases["vector_db/chroma.sqlite3"] = facts
+        vector["vector_db/chroma.sqlite3"].update({"sha256": facts["sha256"], "size": facts["bytes"]})
+        for suffix in ("-journal", "-wal", "-shm"):
+            vector.pop("vector_db/chroma.sqlite3" + suffix, None)
+    db_ms = int((time.monotonic() - t_db) * 1000)
+    clock.note("databases and vector store copied (%d ms)" % db_ms)
+
+    # ---- everything else: link unchanged files, copy new ones (the app is running again) ----
+    t_files = time.monotonic()
+    entries = []
+    dirs = []
+    jobs = []
+    for rel, kind, st in _files.walk(data_dir, exclude=job["exclude"], include=job["include"], skip=_files.ALWAYS_SKIP):
+        if kind == "dir":
+            os.makedirs(os.path.join(sdata, rel), exist_ok=True)
+            dirs.append({"path": rel, "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+        elif kind == "file":
+            jobs.append((rel, st))
+        else:
+            warnings.append("skipped %s %s (only regular files and directories are backed up)" % (kind, rel))
+    # vector_db directories
+    for rel, kind, st in _files.walk(vsrc) if os.path.isdir(vsrc) else []:
+        if kind == "dir":
+            dirs.append({"path": "vector_db/" + rel, "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    if os.path.isdir(vsrc):
+        st = os.stat(vsrc)
+        dirs.append({"path": "vector_db", "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+
+    def one(item):
+        rel, st = item
+        src = os.path.join(data_dir, rel)
+        dst = os.path.join(sdata, rel)
+        entry = prev_index.get(rel)
+        try:
+            if prev is not None and _unchanged(entry, st):
+                linked = _files.link_or_copy(os.path.join(prev.path, "data", rel), src, dst, st)
+                if linked:
+                    return _manifest.file_entry(rel, st, st.st_size, entry["sha256"], linked=True)
+            size, digest = _files.copy_file(src, dst, st=st)
+            return _manifest.file_entry(rel, st, size, digest)
+        except FileNotFoundError:
+            return ("vanished", rel)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(job["workers"]))) as pool:
+        for res in pool.map(one, jobs):
+            if isinstance(res, tuple):
+                warnings.append("%s disappeared during the backup (skipped)" % res[1])
+            else:
+                entries.append(res)
+
+    # hash what was copied fast inside the freeze, and the databases
+    for rel, v in vector.items():
+        st = v["st"]
+        digest = v["sha256"]
+        size = v["size"]
+        if digest is None:
+            size, digest = _files.sha256_file(os.path.join(sdata, rel))
+        entries.append(_manifest.file_entry(rel, st, size, digest, linked=v["linked"]))
+    wst = os.stat(webui_dst)
+    entries.append(_manifest.file_entry("webui.db", os.stat(webui_src), wst.st_size, databases["webui.db"]["sha256"]))
+    entries[-1]["mtime_ns"] = wst.st_mtime_ns
+    entries.sort(key=lambda e: e["path"])
+    files_ms = int((time.monotonic() - t_files) * 1000)
+    clock.note("%d files: %d linked, %d copied (%d ms)" % (len(entries), sum(1 for e in entries if e["linked"]),
+                                                          sum(1 for e in entries if not e["linked"]), files_ms))
+
+    # ---- checks ----
+    t_verify = time.monotonic()
+    uploads_check = _check_uploads(webui_dst, sdata, entries)
+    if uploads_check["missing"]:
+        warnings.append("%d upload(s) referenced by webui.db are not in the data directory: %s"
+                        % (len(uploads_check["missing"]), ", ".join(uploads_check["missing"][:5])))
+    if uploads_check["hash_mismatch"]:
+        warnings.append("%d upload(s) differ from the sha256 recorded by Open WebUI: %s"
+                        % (len(uploads_check["hash_mismatch"]), ", ".join(uploads_check["hash_mismatch"][:5])))
+    manifest = {
+        "schema_version": _manifest.SCHEMA_VERSION,
+        "snapshot_id": sid,
+        "created": created.isoformat(),
+        "host": job["host"],
+        "instance": job["instance"],
+        "source": {k: v for k, v in source.items() if k not in ("env", "state")},
+        "mode": freezer.effective,
+        "databases": {},
+        "secret_key": secret,
+        "uploads_check": uploads_check,
+        "files": entries,
+        "dirs": sorted(dirs, key=lambda d: d["path"]),
+        "warnings": warnings,
+    }
+    for name, facts in databases.items():
+        counts = facts.get("row_counts", {})
+        manifest["databases"][name] = {k: facts.get(k) for k in ("journal_mode", "method", "pages", "page_size", "bytes",
+                                                                  "sha256", "integrity", "alembic_revision")}
+        manifest["databases"][name]["row_counts"] = counts
+    problems = _manifest.verify(staging, manifest, deep=(job["verify"] == "deep"))
+    if problems:
+        raise BackupError("the new snapshot failed verification: %s" % "; ".join(problems[:5]),
+                          "nothing was published; check the disk and run the backup again")
+    verify_ms = int((time.monotonic() - t_verify) * 1000)
+    new_bytes = sum(e["size"] for e in entries if not e["linked"])
+    manifest["totals"] = {"files": len(entries), "bytes": sum(e["size"] for e in entries), "new_bytes": new_bytes,
+                          "linked_files": sum(1 for e in entries if e["linked"])}
+    manifest["timing_ms"] = {"total": clock.ms(), "freeze": freezer.freeze_ms, "downtime": freezer.downtime_ms,
+                             "app_stop": freezer.stop_ms, "app_start": freezer.start_ms,
+                             "databases": db_ms, "files": files_ms, "verify": verify_ms}
+    manifest["verification"] = {"status": "verified", "checked_files": len(entries), "deep": job["verify"] == "deep",
+                                "databases": {k: v["integrity"] for k, v in databases.items()}}
+    _syncfs(staging)
+    _manifest.write(os.path.join(staging, _manifest.MANIFEST), manifest)
+    final = repo.publish(staging, sid)
+    clock.note("published %s" % final)
+    return {
+        "changed": True,
+        "snapshot_id": sid,
+        "path": final,
+        "mode": freezer.effective,
+        "previous": prev.id if prev else None,
+        "totals": manifest["totals"],
+        "timing_ms": manifest["timing_ms"],
+        "databases": manifest["databases"],
+        "secret_key": secret,
+        "uploads_check": {k: v for k, v in uploads_check.items()},
+        "verification": manifest["verification"],
+        "warnings": warnings,
+        "events": clock.events,
+        "summary": _summary_line(sid, manifest),
+    }
+
+
+def _summary_line(sid, m):
+    t = m["totals"]
+    return "%s: %d files, %s (%s new), mode %s, freeze %d ms, downtime %d ms, total %d ms, %s" % (
+        sid, t["files"], human_bytes(t["bytes"]), human_bytes(t["new_bytes"]), m["mode"],
+        m["timing_ms"]["freeze"], m["timing_ms"]["downtime"], m["timing_ms"]["total"], m["verification"]["status"])
+
+
+def _copy_raw_db(src, dst):
+    """Crash-consistent copy of a database file (and its hot journal) while nothing writes to it."""
+    _files.copy_file(src, dst, want_hash=False)
+    for suffix in ("-journal", "-wal"):
+        if os.path.exists(src + suffix):
+            _files.copy_file(src + suffix, dst + suffix, want_hash=False)
+
+
+def _finish_raw_db(src, dst, job, tables=None):
+    """Check a raw copy (rolls back a hot journal / applies a WAL), return facts like _sqlite.backup."""
+    facts = _sqlite.inspect_copy(dst, integrity=job["integrity"], tables=tables)
+    if facts["integrity"] not in ("ok", "skipped"):
+        raise BackupError("the copy of %s failed its integrity check: %s" % (src, facts["integrity"]),
+                          "the source database is damaged; restore it from an earlier snapshot (nothing was published)")
+    for suffix in ("-journal", "-wal", "-shm"):
+        if os.path.exists(dst + suffix):
+            os.unlink(dst + suffix)
+    size, digest = _files.sha256_file(dst)
+    info = _sqlite.header_info(src)
+    facts.update({"method": "file_copy_frozen", "bytes": size, "sha256": digest,
+                  "journal_mode": "wal" if info["wal"] else "delete"})
+    return facts
+
+
+def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, warnings):
+    """Hot copy of Chroma: retry until the folder was quiet for the whole copy."""
+    for attempt in range(int(job["hot_retries"]) + 1):
+        before = _tree_signature(vsrc)
+        vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True, live=True)
+        after = _tree_signature(vsrc)
+        if before == after:
+            return vector
+        shutil.rmtree(vdst, ignore_errors=True)
+        time.sleep(0.2 * (attempt + 1))
+    raise BackupError("vector_db kept changing during %d hot copies" % (int(job["hot_retries"]) + 1),
+                      "use mode 'pause' (freezes the app for well under a second) so Chroma is quiet while it is copied")
+
+
+def _syncfs(path):
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        os.sync()
+
+
+def _check_uploads(db_path, sdata, entries):
+    """Every upload webui.db references must be in the snapshot; sha256 must match file.meta.file_hash."""
+    import sqlite3
+    present = {e["path"]: e for e in entries}
+    out = {"referenced": 0, "missing": [], "hash_mismatch": [], "external": 0}
+    conn = sqlite3.connect(_sqlite._uri(db_path, mode="ro", immutable="1"), uri=True)
+    try:
+        try:
+            rows = conn.execute("SELECT id, path, meta FROM file").fetchall()
+        except sqlite3.DatabaseError:
+            return out
+    finally:
+        conn.close()
+    prefix = DATA_DIR_IN_CONTAINER.rstrip("/") + "/"
+    for fid, path, meta in rows:
+        if not path:
+            continue
+        if path.startswith(prefix):
+            rel = path[len(prefix):]
+        elif not path.startswith("/") and "://" not in path:
+            rel = path
+        else:
+            out["external"] += 1
+            continue
+        out["referenced"] += 1
+        entry = present.get(rel)
+        if entry is None:
+            out["missing"].append(rel)
+            continue
+        try:
+            want = (json.loads(meta) if meta else {}).get("file_hash")
+        except (ValueError, AttributeError):
+            want = None
+        if want and want != entry["sha256"]:
+            out["hash_mismatch"].append(rel)
+    return out
+
+
+def _preview(job, source, repo, warnings):
+    """Check mode: what a run would do, changing nothing."""
+    prev = repo.latest_verified()
+    prev_index = _prev_index(prev)
+    copy_n = link_n = 0
+    copy_b = link_b = 0
+    for rel, kind, st in _files.walk(source["data_dir"], exclude=job["exclude"], include=job["include"], skip=_files.ALWAYS_SKIP):
+        if kind != "file":
+            continue
+        if prev is not None and _unchanged(prev_index.get(rel), st):
+            link_n += 1
+            link_b += st.st_size
+        else:
+            copy_n += 1
+            copy_b += st.st_size
+    mode = job["mode"]
+    if mode != "hot" and source["state"] != "running":
+        mode = "offline"
+    action = {"pause": "pause %s for well under a second" % source["container"],
+              "cold": "stop %s, copy the databases and vector store, start and wait until healthy" % ", ".join(job["dependents"] + [source["container"] or ""]),
+              "hot": "no interruption", "offline": "container not running: copy as is"}[mode]
+    return {
+        "changed": True,
+        "snapshot_id": None,
+        "mode": mode,
+        "would": action,
+        "data_dir": source["data_dir"],
+        "repository": repo.path,
+        "previous": prev.id if prev else None,
+        "plan": {"copy_files": copy_n, "copy_bytes": copy_b, "link_files": link_n, "link_bytes": link_b,
+                 "databases": ["webui.db"] + (["vector_db/chroma.sqlite3"] if os.path.exists(os.path.join(source["data_dir"], "vector_db", "chroma.sqlite3")) else [])},
+        "warnings": warnings,
+        "summary": "check mode: would snapshot %s into %s (%s; copy %d files / %s, link %d files)" % (
+            source["data_dir"], repo.path, action, copy_n, human_bytes(copy_b), link_n),
+    }

@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: openwebui_snapshot
+short_description: Take a consistent point-in-time snapshot of an Open WebUI data directory
+version_added: 0.1.0
+description:
+  - Builds one snapshot of Open WebUI's data directory into a local repository
+    C(<repository>/<host>/<instance>/<snapshot_id>/) and publishes it with a single rename.
+  - C(webui.db) and Chroma's C(vector_db/chroma.sqlite3) are copied with the SQLite backup API (or as a
+    crash-consistent copy while the app is frozen) and checked with C(PRAGMA quick_check) or
+    C(integrity_check); a live SQLite file is never copied as-is.
+  - Chroma's HNSW segment folders are copied together with C(chroma.sqlite3) while Chroma is quiet.
+  - Files unchanged since the previous verified snapshot (same size, mtime and mode) are hard links into it,
+    so a second snapshot writes little more than the two databases.
+  - With I(mode=pause) the container is frozen only while a read transaction is pinned on C(webui.db) and
+    C(vector_db/) is copied (well under a second); with I(mode=cold) it is stopped for that section only and
+    started again before the rest is copied. A detached safety net on the host unpauses or starts the
+    container even if this module is killed.
+  - The secret key (C(WEBUI_SECRET_KEY) or C(/app/backend/.webui_secret_key) in the container) is captured into
+    C(secret/webui_secret_key) with mode 0600.
+  - C(manifest.json) lists every file with size, sha256 and mode, the database checks, row counts, the
+    alembic revision and a check that every upload C(webui.db) references is present.
+author:
+  - sage_open_webui.backup contributors
+extends_documentation_fragment:
+  - sage_open_webui.backup._attributes
+attributes:
+  check_mode:
+    support: full
+    details: Returns what would be paused or stopped, copied and linked; changes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details: Every run creates a new snapshot.
+options:
+  repository:
+    description: Absolute path of the local repository. Must be outside the data directory.
+    type: path
+    required: true
+  container:
+    description:
+      - Name or id of the Open WebUI container. Its data mount (named volume or bind mount at
+        C(/app/backend/data)) is found through the Docker API.
+      - Required for I(mode=pause) and I(mode=cold).
+    type: str
+  data_dir:
+    description:
+      - Path of the data directory on the host. Found from I(container) when omitted.
+      - Without I(container), a plain directory is backed up with I(mode=hot).
+    type: path
+  host:
+    description: Host name used in the repository layout. Defaults to the short host name.
+    type: str
+  instance:
+    description: Instance name used in the repository layout. Defaults to the container name, else C(open-webui).
+    type: str
+  mode:
+    description:
+      - C(hot) never interrupts the app; C(vector_db/) is copied only when it stayed unchanged during the copy.
+      - C(pause) freezes the container with C(docker pause) around the consistent section only.
+      - C(cold) stops the container (and I(dependents)) around that section and waits until it is healthy again.
+      - Defaults to C(pause) with a container, C(hot) without.
+    type: str
+    choices: [hot, pause, cold]
+  dependents:
+    description: Containers stopped before the app and started after it in I(mode=cold).
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description:
+      - Shell globs (relative to the data directory) of what not to back up. C(include) wins over C(exclude).
+      - The default skips re-downloadable models and the audit log and keeps C(cache/audio/transcriptions),
+        C(cache/image), C(cache/functions) and C(cache/tools).
+    type: list
+    elements: str
+    default: ['cache/embedding/models/**', 'cache/whisper/models/**', 'cache/tiktoken/**', 'audit.log', 'audit.log.*', '*.zip-audit']
+  include:
+    description: Shell globs that are backed up even when I(exclude) matches them.
+    type: list
+    elements: str
+    default: []
+  sqlite_method:
+    description: How the databases are copied while the app runs. C(vacuum_into) makes a compacted copy.
+    type: str
+    choices: [backup_api, vacuum_into]
+    default: backup_api
+  integrity:
+    description: C(quick) runs C(PRAGMA quick_check), C(full) runs C(PRAGMA integrity_check) on each copied database.
+    type: str
+    choices: [quick, full, none]
+    default: quick
+  verify:
+    description: C(quick) checks every file's presence and size before publishing; C(deep) also re-hashes them.
+    type: str
+    choices: [quick, deep]
+    default: quick
+  secret_key:
+    description: C(auto) captures the secret key when it can be found (and warns when not); C(skip) does not.
+    type: str
+    choices: [auto, skip]
+    default: auto
+  secret_key_file:
+    description: Path of a C(.webui_secret_key) file on the host, for installs without Docker.
+    type: path
+  freeze_timeout:
+    description: Seconds after which the safety net unpauses (or starts) the container whatever happens.
+    type: float
+    default: 10
+  stop_timeout:
+    description: Seconds C(docker stop) waits before killing, in I(mode=cold).
+    type: int
+    default: 10
+  health_timeout:
+    description: Seconds to wait for the container to be healthy after a cold snapshot.
+    type: int
+    default: 180
+  lock_timeout:
+    description: Seconds to wait for another backup of the same instance to finish.
+    type: float
+    default: 0
+  docker_host:
+    description: Docker daemon socket.
+    type: str
+    default: unix:///var/run/docker.sock
+requirements:
+  - Python docker SDK (C(python3-docker)) when I(container) is used.
+notes:
+  - In rollback-journal (non-WAL) databases, writers wait while the copy is made (Open WebUI's busy timeout is 5 s).
+  - Run retention with M(sage_open_webui.backup.snapshot_prune) after this module.
+seealso:
+  - module: sage_open_webui.backup.openwebui_info
+  - module: sage_open_webui.backup.snapshot_info
+  - module: sage_open_webui.backup.snapshot_prune
+"""
+
+EXAMPLES = r"""
+---
+- name: Snapshot the open-webui container, pausing it for well under a second
+  sage_open_webui.backup.openwebui_snapshot:
+    container: open-webui
+    repository: /var/backups/open-webui
+    mode: pause
+  register: snap
+
+- name: Snapshot a plain data directory (pip install) without interruption
+  sage_open_webui.backup.openwebui_snapshot:
+    data_dir: /srv/open-webui/data
+    secret_key_file: /srv/open-webui/.webui_secret_key
+    repository: /var/backups/open-webui
+
+- name: Cold snapshot that also stops a pipelines container
+  sage_open_webui.backup.openwebui_snapshot:
+    container: open-webui
+    dependents: [pipelines]
+    mode: cold
+    repository: /var/backups/open-webui
+"""
+
+RETURN = r"""
+snapshot_id:
+  description: Id of the published snapshot (UTC time); null in check mode.
+  returned: always
+  type: str
+  sample: 20261127T031500Z
+path:
+  description: Path of the published snapshot.
+  returned: success and not check mode
+  type: str
+mode:
+  description: Mode actually used (C(offline) when the container was not running).
+  returned: always
+  type: str
+previous:
+  description: Id of the snapshot unchanged files were linked against.
+  returned: always
+  type: str
+totals:
+  description: Files, bytes, new bytes written and linked files.
+  returned: success and not check mode
+  type: dict
+timing_ms:
+  description: Durations in milliseconds (total, freeze, downtime, app_stop, app_start, databases, files, verify).
+  returned: success and not check mode
+  type: dict
+databases:
+  description: Per database, journal mode, method, pages, bytes, sha256, integrity result, alembic revision, row counts.
+  returned: success and not check mode
+  type: dict
+secret_key:
+  description: Whether the secret key was captured and from where (never its value).
+  returned: success and not check mode
+  type: dict
+uploads_check:
+  description: Uploads referenced by webui.db, and those missing or whose sha256 differs.
+  returned: success and not check mode
+  type: dict
+verification:
+  description: Verification done before publishing.
+  returned: success and not check mode
+  type: dict
+plan:
+  description: In check mode, what would be copied and linked.
+  returned: check mode
+  type: dict
+summary:
+  description: One line for humans.
+  returned: always
+  type: str
+events:
+  description: Timeline of the run.
+  returned: success and not check mode
+  type: list
+  elements: str
+warnings_list:
+  description: Warnings of the run (also emitted as Ansible warnings).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import DEFAULT_EXCLUDE
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import run
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            repository=dict(type="path", required=True),
+            container=dict(type="str"),
+            data_dir=dict(type="path"),
+            host=dict(type="str"),
+            instance=dict(type="str"),
+            mode=dict(type="str", choices=["hot", "pause", "cold"]),
+            dependents=dict(type="list", elements="str", default=[]),
+            exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
+            include=dict(type="list", elements="str", default=[]),
+            sqlite_method=dict(type="str", choices=["backup_api", "vacuum_into"], default="backup_api"),
+            integrity=dict(type="str", choices=["quick", "full", "none"], default="quick"),
+            verify=dict(type="str", choices=["quick", "deep"], default="quick"),
+            secret_key=dict(type="str", choices=["auto", "skip"], default="auto", no_log=False),
+            secret_key_file=dict(type="path", no_log=False),
+            freeze_timeout=dict(type="float", default=10),
+            stop_timeout=dict(type="int", default=10),
+            health_timeout=dict(type="int", default=180),
+            lock_timeout=dict(type="float", default=0),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        ),
+        required_one_of=[("container", "data_dir")],
+        supports_check_mode=True,
+    )
+    job = {k: v for k, v in module.params.items()}
+    try:
+        result = run(job, check_mode=module.check_mode)
+    except BackupError as e:
+        module.fail_json(msg=str(e), **e.details)
+    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback
+        module.fail_json(msg="unexpected error: %s" % e, exception=traceback.format_exc())
+    for w in result.get("warnings", []):
+        module.warn(w)
+    result["warnings_list"] = result.pop("warnings", [])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
