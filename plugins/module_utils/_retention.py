@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import os
 import re
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
@@ -260,3 +261,50 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
     keep_ordered = {e[0]: keep[e[0]] for e in ordered if e[0] in keep}
     delete = [e[0] for e in reversed(ordered) if e[0] not in keep]
     return {"keep": keep_ordered, "delete": delete}
+
+
+# --------------------------------------------------------------------------- helpers for the modules
+
+
+def default_host():
+    """The short host name (like ``ansible_hostname``): the default ``host`` part of a repository path."""
+    import socket
+    return socket.gethostname().split(".")[0]
+
+
+def _subdirs(path):
+    try:
+        return sorted(n for n in os.listdir(path) if not n.startswith(".") and os.path.isdir(os.path.join(path, n)))
+    except OSError:
+        return []
+
+
+def open_repository(root, host, instance):
+    """A ``_repository.Repository`` for ``<root>/<host>/<instance>`` that must already exist.
+
+    Read-only: creates nothing. When a level is missing, the error lists what does exist there.
+    """
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+
+    repo = Repository(root, host or default_host(), instance)  # validates the names before touching disk
+    if not os.path.isdir(root):
+        what = "is not a directory" if os.path.exists(root) else "does not exist"
+        raise BackupError("repository %s %s" % (root, what),
+                          "check the repository path; it is created by the first backup of a host",
+                          repository=root)
+    host_dir = os.path.join(root, repo.host)
+    if not os.path.isdir(host_dir):
+        hosts = _subdirs(root)
+        raise BackupError(
+            "repository %s has no snapshots of host %r (hosts there: %s)" % (root, repo.host, ", ".join(hosts) or "none"),
+            "set host to one of the hosts listed (it defaults to the short hostname of the machine that runs "
+            "the task), or run a backup of %s first" % repo.host,
+            hosts=hosts)
+    if not os.path.isdir(repo.path):
+        instances = _subdirs(host_dir)
+        raise BackupError(
+            "repository %s has no instance %r for host %s (instances there: %s)"
+            % (root, repo.instance, repo.host, ", ".join(instances) or "none"),
+            "set instance to one of the instances listed, or run a backup of %s first" % repo.instance,
+            instances=instances)
+    return repo

@@ -1,0 +1,298 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: snapshot_info
+short_description: List the snapshots of an Open WebUI instance in a local repository, optionally re-verifying them
+version_added: 0.1.0
+description:
+  - Lists the published snapshots under O(repository)/O(host)/O(instance), oldest first, with what each
+    manifest says (size, file count, freeze mode, Open WebUI version, Alembic revision, verification status,
+    whether the secret key was captured).
+  - With O(verify=true), re-hashes every file of the listed snapshots (or of the one chosen with
+    O(snapshot)) and compares it with C(manifest.json), reporting missing, changed and unexpected files.
+    Files shared by hard links between snapshots are hashed once.
+  - Read-only: never takes the repository lock and never changes anything.
+author:
+  - sage_open_webui.backup contributors
+extends_documentation_fragment:
+  - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._attributes.actiongroup_openwebui
+  - sage_open_webui.backup._attributes.info_module
+options:
+  repository:
+    description:
+      - Absolute path of the local repository (the directory that holds one subdirectory per host).
+    type: path
+    required: true
+  host:
+    description:
+      - Host part of the repository path.
+      - Defaults to the short hostname of the machine the task runs on (like C(ansible_hostname)).
+    type: str
+  instance:
+    description:
+      - Instance part of the repository path (one per Open WebUI container or data directory).
+    type: str
+    default: open-webui
+  snapshot:
+    description:
+      - Describe only this snapshot. Either a snapshot id such as V(20261127T031500Z) or V(latest), the newest
+        verified snapshot.
+      - When omitted, all snapshots are listed.
+    type: str
+  verify:
+    description:
+      - Re-hash every file of the listed snapshots and compare with their manifests. Reads all the data; use
+        O(snapshot) to limit it to one snapshot.
+      - Problems are reported in RV(snapshots[].check) and RV(failed_checks); the module itself does not fail.
+    type: bool
+    default: false
+notes:
+  - Days and times are UTC. Snapshot ids are the UTC creation time, C(YYYYMMDDTHHMMSSZ).
+seealso:
+  - module: sage_open_webui.backup.snapshot_prune
+"""
+
+EXAMPLES = r"""
+---
+- name: List the snapshots of this host's Open WebUI
+  sage_open_webui.backup.snapshot_info:
+    repository: /var/backups/open-webui
+  register: backups
+
+- name: Show the newest verified snapshot
+  ansible.builtin.debug:
+    msg: "{{ backups.latest.id }} ({{ backups.latest.size }} bytes, Open WebUI {{ backups.latest.app_version }})"
+  when: backups.latest is not none
+
+- name: Re-verify the newest verified snapshot against its manifest
+  sage_open_webui.backup.snapshot_info:
+    repository: /var/backups/open-webui
+    host: web1
+    instance: open-webui
+    snapshot: latest
+    verify: true
+  register: check
+
+- name: Fail when a file of the snapshot changed or went missing
+  ansible.builtin.assert:
+    that: check.failed_checks | length == 0
+    fail_msg: "Snapshot damaged: {{ check.snapshots[0].check.problems }}"
+"""
+
+RETURN = r"""
+repository_path:
+  description: The directory that holds the snapshots, O(repository)/O(host)/O(instance).
+  returned: success
+  type: str
+  sample: /var/backups/open-webui/web1/open-webui
+snapshots:
+  description:
+    - The snapshots, oldest first. Only the chosen one when O(snapshot) is set.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Snapshot id (UTC creation time).
+      type: str
+      sample: 20261127T031500Z
+    created:
+      description: Creation time from the manifest, ISO 8601 with offset.
+      type: str
+      sample: "2026-11-27T03:15:00.123456+00:00"
+    path:
+      description: Directory of the snapshot.
+      type: str
+      sample: /var/backups/open-webui/web1/open-webui/20261127T031500Z
+    size:
+      description: Bytes of data in the snapshot (sum of the file sizes in the manifest).
+      type: int
+      sample: 73400320
+    files:
+      description: Number of files in the snapshot.
+      type: int
+      sample: 214
+    mode:
+      description: How the application was frozen while copying (V(pause), V(stop) or V(none)).
+      type: str
+      sample: pause
+    app_version:
+      description: Open WebUI version the data belongs to.
+      type: str
+      sample: 0.12.4
+    alembic_revision:
+      description: Alembic revision of C(webui.db) (the database schema version).
+      type: str
+      sample: 0bd252b206fb
+    verified:
+      description: Whether the backup verified the snapshot when it was made (manifest C(verification.status)).
+      type: bool
+      sample: true
+    secret_key_captured:
+      description: Whether the snapshot holds C(WEBUI_SECRET_KEY) (needed to keep logins and encrypted settings).
+      type: bool
+      sample: true
+    error:
+      description: Why the snapshot could not be described (for example a damaged manifest).
+      type: str
+      returned: when the manifest could not be read
+    check:
+      description: Result of re-hashing the snapshot.
+      type: dict
+      returned: when O(verify=true)
+      contains:
+        ok:
+          description: No problem found.
+          type: bool
+        problems:
+          description: One line per problem (missing file, size or sha256 differs, file not in the manifest).
+          type: list
+          elements: str
+          sample: ["sha256 differs: uploads/report.pdf"]
+        checked_files:
+          description: Files compared with the manifest.
+          type: int
+        hashed_bytes:
+          description: Bytes actually read (files shared with an already hashed snapshot are not read again).
+          type: int
+latest:
+  description:
+    - The newest verified snapshot (what V(latest) means for O(snapshot) and for restores), described like an
+      element of RV(snapshots). V(null) when there is no verified snapshot.
+  returned: success
+  type: dict
+  sample: {"id": "20261127T031500Z", "verified": true, "size": 73400320}
+failed_checks:
+  description: Ids of the snapshots whose check found problems.
+  returned: when O(verify=true)
+  type: list
+  elements: str
+  sample: []
+"""
+
+import os
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import open_repository
+
+SECRET_FILE = os.path.join("secret", "webui_secret_key")
+
+
+def describe(ref):
+    """The public facts of one snapshot; a damaged manifest gives an ``error`` instead of failing the listing."""
+    try:
+        entry = ref.summary()
+    except BackupError as err:
+        return {"id": ref.id, "path": ref.path, "created": ref.created.isoformat(), "size": None, "files": None,
+                "mode": None, "app_version": None, "alembic_revision": None, "verified": False,
+                "secret_key_captured": False, "error": str(err)}
+    entry["size"] = entry.pop("bytes", None)
+    if not entry.get("created"):
+        entry["created"] = ref.created.isoformat()
+    return entry
+
+
+def check(ref, cache):
+    """Re-hash one snapshot against its manifest. ``cache`` maps a file identity to its sha256 (hard links)."""
+    try:
+        manifest = _manifest.load(ref.path)
+        problems = _manifest.verify(ref.path, manifest, deep=False)  # layout, sizes, unexpected files
+    except BackupError as err:
+        return {"ok": False, "problems": [str(err)], "checked_files": 0, "hashed_bytes": 0}
+    data_dir = os.path.join(ref.path, "data")
+    hashed = 0
+    checked = 0
+    entries = [(entry["path"], entry.get("size"), entry.get("sha256"), os.path.join(data_dir, entry["path"]))
+               for entry in manifest.get("files", [])]
+    secret = manifest.get("secret_key") or {}
+    if secret.get("captured"):
+        secret_path = os.path.join(ref.path, SECRET_FILE)
+        if not os.path.isfile(secret_path):
+            problems.append("missing: %s" % SECRET_FILE)
+        elif secret.get("sha256"):
+            entries.append((SECRET_FILE, None, secret["sha256"], secret_path))
+    for rel, size, digest, path in entries:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue  # reported as missing by _manifest.verify
+        if not stat.S_ISREG(st.st_mode) or (size is not None and st.st_size != size):
+            continue  # reported by _manifest.verify
+        checked += 1
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        actual = cache.get(key)
+        if actual is None:
+            try:
+                _, actual = sha256_file(path)
+            except OSError as err:
+                problems.append("unreadable: %s (%s)" % (rel, err.strerror or err))
+                continue
+            hashed += st.st_size
+            cache[key] = actual
+        if actual != digest:
+            problems.append("sha256 differs: %s" % rel)
+    return {"ok": not problems, "problems": problems, "checked_files": checked, "hashed_bytes": hashed}
+
+
+def run(params):
+    """The module's work, without Ansible: returns the result dict or raises BackupError."""
+    repo = open_repository(params["repository"], params.get("host"), params.get("instance") or "open-webui")
+    refs = repo.list()
+    latest_ref = repo.latest_verified()
+    chosen = [repo.get(params["snapshot"])] if params.get("snapshot") else refs
+
+    described = {}
+    cache = {}
+    failed = []
+    for ref in chosen:
+        entry = describe(ref)
+        if params.get("verify"):
+            entry["check"] = check(ref, cache)
+            if not entry["check"]["ok"]:
+                failed.append(ref.id)
+        described[ref.id] = entry
+
+    result = {
+        "changed": False,
+        "repository_path": repo.path,
+        "snapshots": [described[ref.id] for ref in chosen],
+        "latest": None,
+    }
+    if latest_ref is not None:
+        result["latest"] = described.get(latest_ref.id) or describe(latest_ref)
+    if params.get("verify"):
+        result["failed_checks"] = failed
+    return result
+
+
+def main():
+    argument_spec = dict(
+        repository=dict(type="path", required=True),
+        host=dict(type="str"),
+        instance=dict(type="str", default="open-webui"),
+        snapshot=dict(type="str"),
+        verify=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        result = run(module.params)
+    except BackupError as err:
+        module.fail_json(msg=str(err), **err.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
