@@ -388,7 +388,8 @@ class DockerClient(object):
             text = _short(exc).lower()
             if code == 304:
                 return
-            if code == 409 and any(s in text for s in ok_409):
+            # "already paused" / "is not paused" come as 409 from recent engines, 500 from 20.10
+            if code in (409, 500) and any(s in text for s in ok_409):
                 return
             if self._is(exc, "NotFound") or code == 404:
                 raise BackupError(

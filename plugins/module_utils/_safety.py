@@ -125,7 +125,7 @@ def fire(reason):
             time.sleep(min(0.1 * attempt, 1.0))
             continue
         text = body.lower()
-        ok = status in (204, 304) or (status == 409 and ("not paused" in text or "already" in text or "is running" in text))
+        ok = status in (204, 304) or (status in (409, 500) and ("not paused" in text or "already" in text))
         if ok:
             log("fired", reason=reason, status=status, attempts=attempt, body=body.strip()[:200])
             return 10

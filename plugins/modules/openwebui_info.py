@@ -258,8 +258,8 @@ def run(params):
         client.close()
 
 
-def main():
-    argument_spec = dict(
+def argument_spec():
+    return dict(
         container=dict(type="str"),
         label=dict(type="str"),
         image=dict(type="str"),
@@ -267,7 +267,10 @@ def main():
         include_ollama=dict(type="bool", default=False),
         docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
         instances, warnings = run(module.params)
     except BackupError as err:
