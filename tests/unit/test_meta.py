@@ -1,0 +1,135 @@
+# Copyright (c) sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Consistency of the collection's metadata (no Ansible needed; PyYAML only).
+
+- every module in plugins/modules has DOCUMENTATION, EXAMPLES and RETURN (valid YAML), names itself,
+  and uses the shared ``_attributes`` doc fragment;
+- every role's defaults/main.yml keys are declared in meta/argument_specs.yml and vice versa
+  (options without a default must be ``required``), with equal defaults where the spec states one;
+- the ``openwebui`` action group in meta/runtime.yml lists exactly the modules in plugins/modules;
+- galaxy.yml and requirements.yml agree on the dependencies.
+"""
+from __future__ import annotations
+
+import ast
+import glob
+import os
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FQCN = "sage_open_webui.backup"
+ACTION_GROUP = "openwebui"
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _modules():
+    return sorted(
+        os.path.splitext(os.path.basename(p))[0]
+        for p in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py"))
+        if not os.path.basename(p).startswith("__")
+    )
+
+
+def _roles():
+    return sorted(
+        os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(ROOT, "roles", "*", ""))
+        if os.path.isdir(os.path.join(p, "tasks"))
+    )
+
+
+def _module_docs(name):
+    """Top-level string constants of a module, read with ast (the module is not imported)."""
+    path = os.path.join(ROOT, "plugins", "modules", name + ".py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    docs = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    docs[target.id] = node.value.value
+    return docs
+
+
+# --- modules -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", _modules())
+def test_module_has_documentation_examples_return(module):
+    docs = _module_docs(module)
+    missing = [k for k in ("DOCUMENTATION", "EXAMPLES", "RETURN") if not docs.get(k, "").strip()]
+    assert not missing, "plugins/modules/%s.py lacks %s" % (module, ", ".join(missing))
+
+    doc = yaml.safe_load(docs["DOCUMENTATION"])
+    assert isinstance(doc, dict), "%s: DOCUMENTATION is not a YAML mapping" % module
+    assert doc.get("module") == module, "%s: DOCUMENTATION says module: %r" % (module, doc.get("module"))
+    assert doc.get("short_description"), "%s: DOCUMENTATION has no short_description" % module
+    fragments = doc.get("extends_documentation_fragment") or []
+    assert FQCN + "._attributes" in fragments, (
+        "%s: extends_documentation_fragment should include %s._attributes (check_mode/diff_mode/idempotent)"
+        % (module, FQCN))
+
+    examples = docs["EXAMPLES"].strip()
+    assert examples.startswith("---"), "%s: EXAMPLES should start with '---'" % module
+    assert isinstance(yaml.safe_load(examples), list), "%s: EXAMPLES is not a YAML list of tasks" % module
+    assert FQCN + "." + module in examples, "%s: EXAMPLES should call the module by its FQCN" % module
+
+    ret = yaml.safe_load(docs["RETURN"])
+    assert ret is None or isinstance(ret, dict), "%s: RETURN is not a YAML mapping" % module
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", _roles())
+def test_role_defaults_match_argument_specs(role):
+    base = os.path.join(ROOT, "roles", role)
+    defaults_path = os.path.join(base, "defaults", "main.yml")
+    specs_path = os.path.join(base, "meta", "argument_specs.yml")
+    defaults = (_load(defaults_path) or {}) if os.path.exists(defaults_path) else {}
+    assert os.path.exists(specs_path), "roles/%s: meta/argument_specs.yml is missing" % role
+    specs = (_load(specs_path) or {}).get("argument_specs") or {}
+    assert "main" in specs, "roles/%s: meta/argument_specs.yml has no 'main' entry point" % role
+    options = specs["main"].get("options") or {}
+
+    undeclared = sorted(set(defaults) - set(options))
+    assert not undeclared, "roles/%s: defaults not declared in meta/argument_specs.yml: %s" % (role, undeclared)
+
+    without_default = sorted(k for k, v in options.items() if k not in defaults and not (v or {}).get("required"))
+    assert not without_default, (
+        "roles/%s: options in meta/argument_specs.yml with no value in defaults/main.yml (and not required): %s"
+        % (role, without_default))
+
+    differing = sorted(k for k, v in options.items() if k in defaults and "default" in (v or {})
+                       and v["default"] != defaults[k])
+    assert not differing, "roles/%s: argument_specs default differs from defaults/main.yml for %s" % (role, differing)
+
+    for name, spec in options.items():
+        assert (spec or {}).get("description"), "roles/%s: option %s has no description" % (role, name)
+        assert (spec or {}).get("type"), "roles/%s: option %s has no type" % (role, name)
+
+
+# --- meta/runtime.yml, galaxy.yml ----------------------------------------------------------------
+
+def test_action_group_lists_every_module():
+    runtime = _load(os.path.join(ROOT, "meta", "runtime.yml"))
+    assert runtime.get("requires_ansible"), "meta/runtime.yml: requires_ansible is missing"
+    group = (runtime.get("action_groups") or {}).get(ACTION_GROUP)
+    assert isinstance(group, list), "meta/runtime.yml: action_groups.%s is missing" % ACTION_GROUP
+    modules = _modules()
+    missing = sorted(set(modules) - set(group))
+    assert not missing, "meta/runtime.yml: action_groups.%s does not list %s" % (ACTION_GROUP, missing)
+    unknown = sorted(set(group) - set(modules))
+    assert not unknown, "meta/runtime.yml: action_groups.%s lists modules that do not exist: %s" % (ACTION_GROUP, unknown)
+
+
+def test_galaxy_and_requirements_agree():
+    galaxy = _load(os.path.join(ROOT, "galaxy.yml"))
+    assert (galaxy["namespace"], galaxy["name"]) == tuple(FQCN.split("."))
+    reqs = {c["name"]: c.get("version", "*") for c in _load(os.path.join(ROOT, "requirements.yml"))["collections"]}
+    assert reqs == galaxy.get("dependencies", {}), "requirements.yml and galaxy.yml dependencies differ"
