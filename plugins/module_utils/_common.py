@@ -75,3 +75,26 @@ def is_inside(child, parent):
     child = os.path.realpath(child)
     parent = os.path.realpath(parent)
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def failpoint(name):
+    """Fault injection for the reliability suite: ``OWB_FAILPOINTS="frozen=kill,published=sleep:2"``.
+
+    Actions: ``kill`` (SIGKILL this process, as a crash would), ``raise`` (an unexpected exception),
+    ``sleep:N``. Does nothing unless the variable is set.
+    """
+    spec = os.environ.get("OWB_FAILPOINTS")
+    if not spec:
+        return
+    for item in spec.split(","):
+        key, _, action = item.strip().partition("=")
+        if key != name:
+            continue
+        if action == "kill":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "raise":
+            raise RuntimeError("failpoint %s" % name)
+        elif action.startswith("sleep:"):
+            import time
+            time.sleep(float(action.split(":", 1)[1]))

@@ -32,7 +32,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     DATA_DIR_IN_CONTAINER,
     SECRET_KEY_FILE_IN_CONTAINER,
     BackupError,
-    fsync_path,
+    failpoint,
     human_bytes,
     is_inside,
     utcnow,
@@ -444,6 +444,7 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
     raw_webui = False
     freezer = _Freezer(job, source, docker, clock, warnings)
     with freezer:
+        failpoint("frozen")
         if freezer.effective == "pause":
             try:
                 if webui_wal and job["sqlite_method"] == "backup_api":
@@ -484,9 +485,11 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
             vector.pop("vector_db/chroma.sqlite3" + suffix, None)
     db_ms = int((time.monotonic() - t_db) * 1000)
     clock.note("databases and vector store copied (%d ms)" % db_ms)
+    failpoint("thawed")
 
     # ---- everything else: link unchanged files, copy new ones (the app is running again) ----
     t_files = time.monotonic()
+    failpoint("copying")
     entries = []
     dirs = []
     jobs = []
@@ -586,9 +589,12 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
                              "databases": db_ms, "files": files_ms, "verify": verify_ms}
     manifest["verification"] = {"status": "verified", "checked_files": len(entries), "deep": job["verify"] == "deep",
                                 "databases": {k: v["integrity"] for k, v in databases.items()}}
+    failpoint("before_publish")
     _syncfs(staging)
     _manifest.write(os.path.join(staging, _manifest.MANIFEST), manifest)
+    failpoint("manifest_written")
     final = repo.publish(staging, sid)
+    failpoint("published")
     clock.note("published %s" % final)
     return {
         "changed": True,
