@@ -98,7 +98,8 @@ def read_only_query(db_path, sql):
 
     - no ``-wal`` (or an empty one): ``immutable=1`` (no locks, no -shm, nothing created);
     - ``-wal`` and ``-shm`` present (app running, or it died): ``mode=ro&readonly_shm=1`` (the -shm is
-      opened read-only, so not even read marks are written);
+      opened read-only, so not even read marks are written; contents, sizes and mtimes stay identical --
+      only, when running as root, SQLite's no-op fchown of -wal/-shm to their owner moves their ctime);
     - ``-wal`` without ``-shm``: SQLite would have to create the -shm, so the query runs on a private copy
       of the database and its -wal in a temporary directory.
 
