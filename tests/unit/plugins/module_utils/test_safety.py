@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the safety-net watchdog, against a small fake Docker engine on a unix socket.
+
+The watchdog really runs (a detached python3 process); only the Docker engine is replaced by a socket server
+that records the requests and answers like Docker does. tests/integration/test_safety_docker.py does the same
+against the real engine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+
+class FakeEngine(object):
+    def __init__(self, path, status=204, body=b""):
+        self.path = path
+        self.status = status
+        self.body = body
+        self.requests = []
+        self.times = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data.split(b"\r\n", 1)[0].decode())
+                self.times.append(time.monotonic())
+                reason = {204: "No Content", 304: "Not Modified", 500: "Internal Server Error"}.get(self.status, "X")
+                conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (self.status, reason.encode(), len(self.body), self.body))
+
+    def wait_for(self, n, timeout):
+        end = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < end:
+            time.sleep(0.01)
+        return self.requests
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = FakeEngine(str(tmp_path / "docker.sock"))
+    yield e
+    e.close()
+
+
+def test_disarm_leaves_the_container_alone(engine, tmp_path):
+    net = _safety.arm("c1", "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path))
+    assert net.pid > 0 and net.active
+    res = net.disarm()
+    assert res["disarmed"] and not res["fired"] and res["exit_code"] == 0
+    time.sleep(0.2)
+    assert engine.requests == []
+    events = [r["event"] for r in _safety.read_log(net.log_path)]
+    assert events == ["armed", "disarmed"]
+
+
+def test_deadline_fires_unpause(engine, tmp_path):
+    t0 = time.monotonic()
+    net = _safety.arm("c2", "unpause", 0.4, docker_socket="unix://" + engine.path, log_dir=str(tmp_path))
+    assert engine.wait_for(1, 5) == ["POST /containers/c2/unpause HTTP/1.1"]
+    assert 0.35 <= engine.times[0] - t0 < 1.5
+    res = net.disarm()
+    assert res["fired"] and res["fired_ok"] and not res["disarmed"]
+    rec = _safety.read_log(net.log_path)[-1]
+    assert rec["event"] == "fired" and rec["reason"] == "deadline passed" and rec["status"] == 204
+
+
+def test_start_action_and_304_is_success(tmp_path):
+    e = FakeEngine(str(tmp_path / "d.sock"), status=304)
+    try:
+        net = _safety.arm("c3", "start", 0.2, docker_socket=e.path, log_dir=str(tmp_path))
+        assert e.wait_for(1, 5) == ["POST /containers/c3/start HTTP/1.1"]
+        assert net.disarm()["fired_ok"]
+    finally:
+        e.close()
+
+
+def test_engine_20_10_not_paused_500_is_success(tmp_path):
+    e = FakeEngine(str(tmp_path / "d.sock"), status=500, body=b'{"message":"Container c4 is not paused"}')
+    try:
+        net = _safety.arm("c4", "unpause", 0.2, docker_socket=e.path, log_dir=str(tmp_path))
+        e.wait_for(1, 5)
+        res = net.disarm()
+        assert res["fired_ok"] and len(e.requests) == 1
+    finally:
+        e.close()
+
+
+def test_engine_down_is_retried_then_logged(tmp_path):
+    sock = str(tmp_path / "late.sock")
+    net = _safety.arm("c5", "unpause", 0.1, docker_socket=sock, log_dir=str(tmp_path))
+    time.sleep(0.6)                       # the engine comes back while the watchdog retries
+    e = FakeEngine(sock)
+    try:
+        assert e.wait_for(1, 8) == ["POST /containers/c5/unpause HTTP/1.1"]
+        res = net.disarm(timeout=5)
+        assert res["fired_ok"]
+        assert _safety.read_log(net.log_path)[-1]["attempts"] > 1
+    finally:
+        e.close()
+
+
+ARMER = r"""
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
+net = _safety.arm(sys.argv[2], "unpause", 60, docker_socket=sys.argv[3], log_dir=sys.argv[4])
+print(net.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def _collection_path():
+    import ansible_collections.sage_open_webui.backup as pkg   # noqa: F401  (on sys.path via tests/conftest.py)
+    here = os.path.dirname(os.path.abspath(pkg.__path__[0]))
+    return os.path.dirname(os.path.dirname(here))
+
+
+@pytest.mark.parametrize("kill_group", [False, True])
+def test_sigkill_of_the_arming_process_fires_within_a_second(engine, tmp_path, kill_group):
+    proc = subprocess.Popen([sys.executable, "-c", ARMER, _collection_path(), "c6", engine.path, str(tmp_path)],
+                            stdout=subprocess.PIPE, start_new_session=True)
+    watchdog_pid = int(proc.stdout.readline())
+    time.sleep(0.1)
+    assert engine.requests == []
+    t0 = time.monotonic()
+    if kill_group:
+        os.killpg(proc.pid, signal.SIGKILL)   # the whole process group of the arming process
+    else:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert engine.wait_for(1, 2) == ["POST /containers/c6/unpause HTTP/1.1"]
+    assert engine.times[0] - t0 < 1.0
+    for _ in range(100):                      # the watchdog exits after acting
+        try:
+            os.kill(watchdog_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    rec = _safety.read_log(_safety.log_path_for("c6", str(tmp_path)))[-1]
+    assert rec["event"] == "fired" and "arming process" in rec["reason"]
+
+
+def test_watchdog_is_detached_from_the_arming_session(engine, tmp_path):
+    net = _safety.arm("c7", "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path))
+    try:
+        assert os.getsid(net.pid) == net.pid != os.getsid(0)
+        assert os.getpgid(net.pid) != os.getpgid(0)
+        fds = os.listdir("/proc/%d/fd" % net.pid)
+        for fd in ("0", "1", "2"):
+            assert os.readlink("/proc/%d/fd/%s" % (net.pid, fd)) == "/dev/null"
+        assert len(fds) <= 5
+    finally:
+        net.disarm()
+
+
+def test_arming_is_fast(engine, tmp_path):
+    times = []
+    for i in range(7):
+        t0 = time.monotonic()
+        net = _safety.arm("fast%d" % i, "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path))
+        times.append((time.monotonic() - t0) * 1000)
+        net.disarm()
+    print("arm() ms: %s (median %.1f)" % (["%.1f" % t for t in times], statistics.median(times)))
+    assert statistics.median(times) < 50
+
+
+def test_context_manager_disarms(engine, tmp_path):
+    with _safety.arm("c8", "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path)) as net:
+        pid = net.pid
+    assert net.result["disarmed"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("args,text", [
+    (("c", "stop", 10), "unknown safety net action"),
+    (("", "unpause", 10), "needs a container id"),
+    (("c", "unpause", 0), "deadline must be positive"),
+])
+def test_bad_arguments(args, text):
+    with pytest.raises(BackupError) as err:
+        _safety.arm(*args)
+    assert text in str(err.value)
+
+
+def test_tcp_docker_host_is_refused():
+    with pytest.raises(BackupError) as err:
+        _safety.arm("c", "unpause", 10, docker_socket="tcp://127.0.0.1:2375")
+    assert "unix socket" in str(err.value)
+
+
+def test_broken_interpreter_fails_before_anything_is_frozen(tmp_path):
+    with pytest.raises(BackupError) as err:
+        _safety.arm("c", "unpause", 10, docker_socket=str(tmp_path / "s"), python=str(tmp_path / "nopython"))
+    assert "watchdog" in str(err.value)
+
+
+def test_log_path_prefers_run_and_shortens_ids(tmp_path):
+    assert _safety.log_path_for("a" * 64, str(tmp_path)) == str(tmp_path / ("owb-safety-" + "a" * 12 + ".log"))
+    assert _safety.log_path_for("../../etc/x", str(tmp_path)).startswith(str(tmp_path) + "/owb-safety-")
