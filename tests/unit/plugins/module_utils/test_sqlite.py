@@ -1,0 +1,384 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of _sqlite on real databases (the Open WebUI 0.12.4 fixture's webui.db and small ones)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+
+import pytest
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+
+
+def _conn(path):
+    """A connection like Open WebUI's (WAL is per-file; synchronous NORMAL, busy_timeout 5 s)."""
+    c = sqlite3.connect(path, isolation_level=None, timeout=5)
+    c.execute("PRAGMA synchronous=NORMAL")
+    c.execute("PRAGMA busy_timeout=5000")
+    return c
+
+
+def _dir_state(d):
+    return {n: (os.stat(os.path.join(d, n)).st_size, os.stat(os.path.join(d, n)).st_mtime_ns) for n in sorted(os.listdir(d))}
+
+
+def _insert_chat(conn, i):
+    conn.execute(
+        "INSERT INTO chat (id, user_id, title, chat, created_at, updated_at, archived, pinned, meta) "
+        "VALUES (?, 'unit', ?, '{}', ?, ?, 0, 0, '{}')", ("unit-%d" % i, "t%d" % i, i, i))
+
+
+def _chat_ids(path):
+    c = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return {r[0] for r in c.execute("SELECT id FROM chat WHERE user_id='unit'")}
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def webui_db(fixture_data_dir):
+    return os.path.join(fixture_data_dir, "webui.db")
+
+
+@pytest.fixture(params=["wal", "delete"])
+def journal_db(request, webui_db):
+    """The fixture's webui.db in WAL mode (as shipped) or converted to DELETE (rollback journal)."""
+    if request.param == "delete":
+        c = sqlite3.connect(webui_db, isolation_level=None)
+        assert c.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+        c.close()
+    return webui_db, request.param
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    return str(d)
+
+
+# ---- header_info ------------------------------------------------------------------------------
+
+def test_header_info_of_fixture(webui_db):
+    info = _sqlite.header_info(webui_db)
+    assert info["page_size"] == 4096
+    assert info["wal"] is True and info["journal_mode"] == "wal"
+    assert info["page_count"] * info["page_size"] == os.path.getsize(webui_db)
+
+
+@pytest.mark.parametrize("kind,needle", [
+    ("missing", "does not exist"),
+    ("empty", "empty (0 bytes)"),
+    ("text", "not a SQLite database"),
+    ("short", "not a SQLite database"),
+    ("directory", "not a regular file"),
+])
+def test_header_info_errors(tmp_path, kind, needle):
+    p = tmp_path / "webui.db"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("PGDMP this is a PostgreSQL dump, not SQLite\n" * 10)
+    elif kind == "short":
+        p.write_bytes(b"SQLite format")
+    elif kind == "directory":
+        p.mkdir()
+    with pytest.raises(BackupError) as ei:
+        _sqlite.header_info(str(p))
+    assert needle in str(ei.value)
+    assert "Fix:" in str(ei.value)
+
+
+def test_header_info_rollback(tmp_path):
+    p = str(tmp_path / "r.db")
+    c = sqlite3.connect(p)
+    c.execute("CREATE TABLE t(x)")
+    c.commit()
+    c.close()
+    info = _sqlite.header_info(p)
+    assert info["wal"] is False and info["journal_mode"] == "rollback"
+
+
+# ---- backup: WAL and DELETE, both methods -----------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["backup_api", "vacuum_into"])
+def test_backup_copies_everything(journal_db, out_dir, fixture_expected, method):
+    src, mode = journal_db
+    w = _conn(src)
+    for i in range(25):
+        _insert_chat(w, i)  # in WAL mode these live in the -wal only (the writer stays open)
+    if mode == "wal":
+        assert os.path.getsize(src + "-wal") > 0
+    dest = os.path.join(out_dir, "webui.db")
+    facts = _sqlite.backup(src, dest, method=method)
+    w.close()
+    assert facts["integrity"] == "ok"
+    assert facts["method"] == method
+    assert facts["journal_mode"] == mode
+    assert facts["alembic_revision"] == "0bd252b206fb" == fixture_expected["alembic_revision"]
+    want = dict(fixture_expected["table_row_counts"])
+    want["chat"] += 25
+    assert facts["row_counts"] == want
+    # the copy stands alone: no -wal/-shm/-journal beside it, no temporary left
+    assert sorted(os.listdir(out_dir)) == ["webui.db"]
+    assert facts["bytes"] == os.path.getsize(dest)
+    assert facts["sha256"] == _sqlite.sha256_and_size(dest)[1]
+    assert _chat_ids(dest) == {"unit-%d" % i for i in range(25)}
+    c = sqlite3.connect(dest)
+    assert c.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    c.close()
+
+
+def test_alembic_revision_and_row_counts(webui_db, fixture_expected):
+    c = sqlite3.connect("file:%s?mode=ro" % webui_db, uri=True)
+    try:
+        assert _sqlite.alembic_revision(c) == "0bd252b206fb"
+        assert _sqlite.row_counts(c) == fixture_expected["table_row_counts"]
+        assert _sqlite.row_counts(c, tables=("chat", "user", "no_such_table")) == {"chat": 40, "user": 3}
+    finally:
+        c.close()
+
+
+def test_alembic_revision_absent(tmp_path):
+    c = sqlite3.connect(str(tmp_path / "x.db"))
+    c.execute("CREATE TABLE t(x)")
+    assert _sqlite.alembic_revision(c) is None
+    c.close()
+
+
+# ---- destination checks -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm", "-journal"])
+def test_destination_is_source(webui_db, suffix):
+    before = _dir_state(os.path.dirname(webui_db))
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, webui_db + suffix)
+    assert "is the source database itself" in str(ei.value)
+    assert _dir_state(os.path.dirname(webui_db)) == before
+
+
+def test_destination_is_source_through_symlink(webui_db, tmp_path):
+    link = tmp_path / "alias"
+    link.symlink_to(os.path.dirname(webui_db))
+    sha = _sqlite.sha256_and_size(webui_db)
+    with pytest.raises(BackupError):
+        _sqlite.backup(webui_db, str(link / "webui.db"))
+    assert _sqlite.sha256_and_size(webui_db) == sha
+
+
+def test_destination_directory_missing(webui_db, tmp_path):
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, str(tmp_path / "nope" / "webui.db"))
+    assert "does not exist" in str(ei.value)
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("kw,needle", [({"method": "dump"}, "unknown method"), ({"integrity": "deep"}, "unknown integrity")])
+def test_bad_options(webui_db, out_dir, kw, needle):
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, os.path.join(out_dir, "x.db"), **kw)
+    assert needle in str(ei.value)
+    assert os.listdir(out_dir) == []
+
+
+# ---- corruption and integrity levels -------------------------------------------------------------
+
+def _corrupt_leaves(path, table="chat_message"):
+    """Overwrite the cell area of every leaf page of ``table``: the header and schema stay readable,
+    so the copy succeeds and only the integrity check can notice."""
+    c = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        try:
+            pages = c.execute("SELECT pageno FROM dbstat WHERE name=? AND pagetype='leaf'", (table,)).fetchall()
+        except sqlite3.OperationalError:
+            pytest.skip("this SQLite build has no dbstat")
+        page_size = c.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        c.close()
+    assert pages
+    with open(path, "r+b") as f:
+        for (pg,) in pages:
+            f.seek((pg - 1) * page_size + 8)
+            f.write(b"\xff" * (page_size - 100))
+
+
+def _index_mismatch_db(path):
+    """A database whose index content does not match its table: quick_check says ok, integrity_check not."""
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE t(a, b)")
+    c.executemany("INSERT INTO t VALUES (?, ?)", [(i, -i) for i in range(300)])
+    c.execute("CREATE INDEX i ON t(a)")
+    c.commit()
+    c.execute("PRAGMA writable_schema=ON")
+    c.execute("UPDATE sqlite_master SET sql='CREATE INDEX i ON t(b)' WHERE name='i'")
+    c.commit()
+    c.close()
+
+
+@pytest.mark.parametrize("integrity", ["quick", "full"])
+def test_corrupt_database_not_published(webui_db, out_dir, integrity):
+    _corrupt_leaves(webui_db)
+    dest = os.path.join(out_dir, "webui.db")
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, dest, integrity=integrity)
+    assert "integrity" in str(ei.value) and "nothing was published" in str(ei.value)
+    assert os.listdir(out_dir) == []  # no copy, no .tmp-, no -wal/-shm
+
+
+def test_corrupt_schema_not_published(webui_db, out_dir):
+    with open(webui_db, "r+b") as f:  # page 1 after the 100-byte file header: sqlite_master
+        f.seek(100)
+        f.write(b"\xa5" * 3000)
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+    assert "corrupt" in str(ei.value)
+    assert os.listdir(out_dir) == []
+    with pytest.raises(BackupError):
+        _sqlite.pin(webui_db)
+
+
+def test_corrupt_database_integrity_none_publishes_unchecked(webui_db, out_dir):
+    _corrupt_leaves(webui_db)
+    facts = _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"), integrity="none")
+    assert facts["integrity"] == "skipped"
+    assert os.listdir(out_dir) == ["webui.db"]
+
+
+@pytest.mark.parametrize("integrity,ok", [("none", True), ("quick", True), ("full", False)])
+def test_integrity_levels_index_mismatch(tmp_path, out_dir, integrity, ok):
+    src = str(tmp_path / "idx.db")
+    _index_mismatch_db(src)
+    dest = os.path.join(out_dir, "idx.db")
+    if ok:
+        facts = _sqlite.backup(src, dest, integrity=integrity)
+        assert facts["integrity"] == ("skipped" if integrity == "none" else "ok")
+        assert facts["row_counts"] == {"t": 300}
+    else:
+        with pytest.raises(BackupError) as ei:
+            _sqlite.backup(src, dest, integrity=integrity)
+        assert "missing from index i" in str(ei.value)
+        assert os.listdir(out_dir) == []
+
+
+def test_inspect_copy_full_reports_problem(tmp_path):
+    p = str(tmp_path / "idx.db")
+    _index_mismatch_db(p)
+    assert _sqlite.inspect_copy(p, integrity="quick")["integrity"] == "ok"
+    assert "missing from index i" in _sqlite.inspect_copy(p, integrity="full")["integrity"]
+
+
+# ---- the source is left alone ------------------------------------------------------------------
+
+def test_source_unchanged_while_app_holds_wal(webui_db, out_dir):
+    """A live app keeps webui.db open with a -wal: the backup neither checkpoints nor adds files."""
+    d = os.path.dirname(webui_db)
+    w = _conn(webui_db)
+    w.execute("PRAGMA wal_autocheckpoint=0")  # only the backup could fold the WAL now
+    for i in range(40):
+        _insert_chat(w, i)
+    before = _dir_state(d)
+    wal_size = os.path.getsize(webui_db + "-wal")
+    assert wal_size > 0
+    _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+    after = _dir_state(d)
+    assert sorted(after) == sorted(before)  # no new files in the data directory
+    assert os.path.getsize(webui_db + "-wal") == wal_size  # not checkpointed, not truncated
+    for name in ("webui.db", "webui.db-wal", "uploads", "vector_db"):
+        assert after[name] == before[name], name  # same size and mtime
+    assert after["webui.db-shm"][0] == before["webui.db-shm"][0]
+    # the rows that are only in the WAL made it into the copy
+    assert len(_chat_ids(os.path.join(out_dir, "webui.db"))) == 40
+    w.close()
+
+
+@pytest.mark.parametrize("journal", ["delete"])
+def test_source_unchanged_rollback_journal(webui_db, out_dir, journal):
+    c = sqlite3.connect(webui_db, isolation_level=None)
+    c.execute("PRAGMA journal_mode=%s" % journal)
+    c.close()
+    d = os.path.dirname(webui_db)
+    before = _dir_state(d)
+    _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+    assert _dir_state(d) == before
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a hot backup of a quiescent WAL database (no -wal) leaves "
+                                        "empty webui.db-wal and webui.db-shm in the data directory")
+def test_source_unchanged_quiescent_wal(webui_db, out_dir):
+    d = os.path.dirname(webui_db)
+    before = _dir_state(d)
+    assert "webui.db-wal" not in before
+    _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+    assert sorted(_dir_state(d)) == sorted(before)
+
+
+def test_app_stopped_opens_immutable_no_side_files(webui_db, out_dir):
+    d = os.path.dirname(webui_db)
+    before = _dir_state(d)
+    facts = _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"), app_stopped=True)
+    assert facts["integrity"] == "ok" and facts["row_counts"]["chat"] == 40
+    assert _dir_state(d) == before
+
+
+# ---- pin ------------------------------------------------------------------------------------
+
+def test_pin_then_backup_copies_pinned_snapshot(webui_db, out_dir):
+    w = _conn(webui_db)
+    _insert_chat(w, 1)
+    pinned = _sqlite.pin(webui_db)
+    assert pinned.in_transaction
+    for i in range(2, 30):  # the app goes on committing after the pin (WAL: not blocked)
+        _insert_chat(w, i)
+    dest = os.path.join(out_dir, "webui.db")
+    facts = _sqlite.backup(webui_db, dest, source_conn=pinned)
+    assert not pinned.in_transaction  # the pin is released after the copy
+    pinned.close()
+    _insert_chat(w, 30)  # nothing left blocking the writer
+    w.close()
+    assert facts["integrity"] == "ok"
+    assert _chat_ids(dest) == {"unit-1"}
+    assert facts["row_counts"]["chat"] == 41
+    assert len(_chat_ids(webui_db)) == 30
+
+
+def test_backup_without_pin_sees_latest_commit(webui_db, out_dir):
+    """Counterpart of the pin test: the same sequence without pin copies the later commits."""
+    w = _conn(webui_db)
+    for i in range(1, 30):
+        _insert_chat(w, i)
+    dest = os.path.join(out_dir, "webui.db")
+    _sqlite.backup(webui_db, dest)
+    w.close()
+    assert len(_chat_ids(dest)) == 29
+
+
+def test_pin_missing_database(tmp_path):
+    with pytest.raises(BackupError):
+        _sqlite.pin(str(tmp_path / "webui.db"))
+
+
+def test_backup_overwrites_existing_destination_atomically(webui_db, out_dir):
+    dest = os.path.join(out_dir, "webui.db")
+    with open(dest, "wb") as f:
+        f.write(b"old")
+    _sqlite.backup(webui_db, dest)
+    assert _sqlite.header_info(dest)["page_size"] == 4096
+    assert os.listdir(out_dir) == ["webui.db"]
+
+
+def test_copy_of_copy_is_identical_content(webui_db, out_dir, tmp_path):
+    a = os.path.join(out_dir, "a.db")
+    _sqlite.backup(webui_db, a)
+    b_dir = tmp_path / "b"
+    b_dir.mkdir()
+    shutil.copy(a, str(b_dir / "a.db"))
+    fb = _sqlite.backup(str(b_dir / "a.db"), os.path.join(out_dir, "b.db"))
+    fa = _sqlite.inspect_copy(a)
+    assert fb["row_counts"] == fa["row_counts"]
