@@ -23,7 +23,7 @@ description:
     (anonymous volume, or no mount at all).
   - Says plainly when an instance is not supported yet (PostgreSQL database, external vector store, uploads in
     object storage).
-  - Read-only. Never prints the secret key or the database URL. Never changes the data directory: SQLite files
+  - Read-only. Never prints the secret key or the database URL. Never changes the data directory; SQLite files
     are opened read-only without creating C(-wal)/C(-shm) files.
 author:
   - sage_open_webui.backup contributors
