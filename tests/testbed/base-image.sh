@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Build the systemd-capable Debian 12 base image for test hosts and the sample app:
+#   local/owb-debian-systemd:<recipe-hash>  and  local/owb-debian-systemd:bookworm
+# Built with debootstrap (--variant=minbase) + `docker import`; nothing is pulled.
+# Cached: skipped when the <recipe-hash> tag exists (FORCE=1 rebuilds, VERIFY=1 re-checks boot).
+#
+# Run it as a systemd host (see docs/../test-bed.md platform):
+#   docker run -d --network host --cgroupns host --cap-add SYS_ADMIN --security-opt seccomp=unconfined \
+#     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+#     local/owb-debian-systemd:bookworm            # CMD is /lib/systemd/systemd
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SUITE=bookworm
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+PACKAGES=(
+  python3 python3-apt systemd systemd-sysv dbus sqlite3 rsync ca-certificates
+  python3-docker python3-boto3 python3-jmespath python3-requests python3-yaml
+  rclone cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
+)
+
+HASH="$(recipe_hash "$TESTBED_DIR/base-image.sh")"
+IMAGE="$BASE_IMAGE_REPO:$HASH"
+ALIAS="$BASE_IMAGE_REPO:$BASE_IMAGE_TAG"
+
+verify_boot() {
+  local name="owb-base-verify-$$" state="" i
+  log "verifying that systemd boots as PID 1 in $IMAGE"
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run -d --name "$name" --network host --cgroupns host --cap-add SYS_ADMIN \
+    --security-opt seccomp=unconfined --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+    -v /sys/fs/cgroup:/sys/fs/cgroup:rw "$IMAGE" >/dev/null
+  for i in $(seq 1 60); do
+    state="$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)"
+    case "$state" in
+      running|degraded) break ;;
+    esac
+    sleep 1
+  done
+  local pid1
+  pid1="$(docker exec "$name" cat /proc/1/comm 2>/dev/null || true)"
+  if [ "$state" != running ] && [ "$state" != degraded ]; then
+    docker logs "$name" 2>&1 | tail -n 40 >&2 || true
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    die "systemd did not boot in $IMAGE (is-system-running: '${state:-no answer}')"
+  fi
+  if [ "$state" = degraded ]; then
+    log "failed units: $(docker exec "$name" systemctl --failed --no-legend --plain 2>/dev/null | awk '{print $1}' | tr '\n' ' ')"
+  fi
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  log "systemd boots: PID 1 = $pid1, is-system-running = $state (after ~${i}s)"
+}
+
+prepare_rootfs() {
+  local root="$1"
+  # systemd in a container: a fresh machine-id per container (empty file -> generated at boot)
+  : >"$root/etc/machine-id"
+  rm -f "$root/var/lib/dbus/machine-id"
+  # units that have no business in a container (no udev, no consoles, no kernel mounts to manage)
+  local u
+  for u in systemd-udevd.service systemd-udev-trigger.service systemd-udevd-control.socket \
+           systemd-udevd-kernel.socket systemd-modules-load.service systemd-remount-fs.service \
+           sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+           sys-fs-fuse-connections.mount dev-hugepages.mount getty.target console-getty.service \
+           getty@tty1.service systemd-firstboot.service systemd-logind.service \
+           apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$u"
+  done
+  # apt inside the image: full bookworm sources, no recommends, no service starts from maintainer scripts
+  cat >"$root/etc/apt/sources.list" <<SRC
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
+SRC
+  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
+    >"$root/etc/apt/apt.conf.d/90testbed-norecommends"
+  echo Etc/UTC >"$root/etc/timezone"
+  ln -sf /usr/share/zoneinfo/Etc/UTC "$root/etc/localtime"
+  echo owb-testhost >"$root/etc/hostname"
+  # slim it down
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+         "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/var/log/*.log
+}
+
+build() {
+  need_root
+  command -v debootstrap >/dev/null 2>&1 || {
+    log "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2
+  }
+  local root="$CACHE_DIR/rootfs-$HASH" old
+  for old in "$CACHE_DIR"/rootfs-*; do   # leftovers of other recipes
+    [ -e "$old" ] && [ "$old" != "$root" ] && rm -rf "$old"
+  done
+  if [ -f "$root/.testbed-complete" ]; then
+    log "reusing finished rootfs $root"
+  else
+    rm -rf "$root"
+    mkdir -p "$root"
+    local inc
+    inc="$(IFS=,; echo "${PACKAGES[*]}")"
+    log "debootstrap --variant=minbase $SUITE ($inc), log: $CACHE_DIR/debootstrap-$HASH.log"
+    timed "debootstrap" run_debootstrap "$inc" "$root" \
+      || { tail -n 40 "$CACHE_DIR/debootstrap-$HASH.log" >&2; die "debootstrap failed (log: $CACHE_DIR/debootstrap-$HASH.log)"; }
+    prepare_rootfs "$root"
+    touch "$root/.testbed-complete"
+  fi
+  log "rootfs: $(du -sh "$root" | cut -f1)"
+  # import (CMD/ENV/LABEL only), then one tiny build step for what import cannot set (STOPSIGNAL)
+  timed "docker import" sh -c "tar -C '$root' --numeric-owner --exclude=./.testbed-complete -c . | docker import \
+    --change 'ENV container=docker' \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD [\"/lib/systemd/systemd\"]' \
+    - '$IMAGE-rootfs' >/dev/null"
+  printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\nLABEL org.sage-open-webui.testbed.recipe=%s\n' "$IMAGE-rootfs" "$HASH" \
+    | docker build -q -t "$IMAGE" - >"$CACHE_DIR/base-build.log" 2>&1 \
+    || { cat "$CACHE_DIR/base-build.log" >&2; die "docker build of $IMAGE failed"; }
+  docker rmi "$IMAGE-rootfs" >/dev/null 2>&1 || true
+  rm -rf "$root"
+}
+
+run_debootstrap() {
+  debootstrap --variant=minbase --include="$1" "$SUITE" "$2" "$MIRROR" >"$CACHE_DIR/debootstrap-$HASH.log" 2>&1
+}
+
+main() {
+  "$TESTBED_DIR/docker.sh"
+  if [ "${FORCE:-0}" != 1 ] && image_exists "$IMAGE"; then
+    log "base image $IMAGE exists (cached)"
+    docker tag "$IMAGE" "$ALIAS"
+    [ "${VERIFY:-0}" = 1 ] && verify_boot
+  else
+    timed "base image build" build
+    docker tag "$IMAGE" "$ALIAS"
+    verify_boot
+  fi
+  log "base image ready: $IMAGE (also $ALIAS)"
+  echo "$IMAGE"
+}
+
+main "$@"
