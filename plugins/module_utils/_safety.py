@@ -227,8 +227,10 @@ def read_log(path):
 class SafetyNet(object):
     """Handle on an armed watchdog. ``disarm()`` before the arming process exits, after resuming."""
 
-    def __init__(self, proc, wfd, container_id, action, deadline_s, log_path, armed_ms):
+    def __init__(self, proc, wfd, container_id, action, deadline_s, log_path, armed_ms, ready_fd=None):
         self._proc = proc
+        self._ready_fd = ready_fd
+        self.ready = False
         self._wfd = wfd
         self.pid = proc.pid
         self.container_id = container_id
@@ -237,6 +239,32 @@ class SafetyNet(object):
         self.log_path = log_path
         self.armed_ms = armed_ms
         self.result = None
+
+    def wait_ready(self, timeout=5.0):
+        """Block until the watchdog runs its loop (usually 10-40 ms after ``arm``); BackupError when it
+        does not come up (and then nothing may be frozen)."""
+        if self.ready:
+            return True
+        if self._ready_fd is None:
+            return False
+        ready, _, _ = select.select([self._ready_fd], [], [], timeout)
+        data = os.read(self._ready_fd, 1) if ready else b""
+        os.close(self._ready_fd)
+        self._ready_fd = None
+        if data == b"R":
+            self.ready = True
+            return True
+        code = self._proc.poll()
+        self.disarm(timeout=1)
+        if code is None:
+            try:
+                self._proc.kill()
+            except OSError:
+                pass
+        raise BackupError(
+            "the safety-net watchdog did not start (exit code %s)" % (code,),
+            "check that '%s -I -S -c pass' works on the managed host" % (self._proc.args[0],),
+        )
 
     @property
     def active(self):
@@ -269,11 +297,18 @@ class SafetyNet(object):
             code = self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = None
+        if self._ready_fd is not None:
+            ready, _, _ = select.select([self._ready_fd], [], [], 0)
+            if ready and os.read(self._ready_fd, 1) == b"R":
+                self.ready = True
+            os.close(self._ready_fd)
+            self._ready_fd = None
         self.result = {
             "disarmed": code == EXIT_DISARMED,
             "fired": code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED),
             "fired_ok": code == EXIT_FIRED_OK,
             "exit_code": code,
+            "ready": self.ready,
             "log_path": self.log_path,
         }
         return self.result
@@ -287,13 +322,16 @@ class SafetyNet(object):
 
 
 def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, python=None, log_dir=None,
-        wait_ready=True):
+        wait_ready=False):
     """Arm the watchdog for ``container_id`` and return a ``SafetyNet``.
 
     ``action``: ``unpause`` (after ``docker pause``) or ``start`` (after ``docker stop``). ``deadline_s``:
     seconds after which the watchdog resumes the container even though the arming process still lives.
-    With ``wait_ready`` (default) this returns once the watchdog runs (a few tens of ms), so the caller may
-    pause right away; a watchdog that cannot start raises a BackupError before anything was frozen.
+    Arming costs a fork+exec (a few ms): the call does not wait for the interpreter to start, and does not
+    need to, because the watchdog checks the pipe and the arming pid first thing (an arming process that is
+    already gone, or a deadline already passed, fires at once). A missing interpreter raises a BackupError
+    here (exec failures are reported by Popen); ``wait_ready=True`` (or ``SafetyNet.wait_ready()`` later)
+    also waits for the watchdog loop to run.
     """
     if action not in ACTIONS:
         raise BackupError("unknown safety net action %r" % (action,), "use one of %s" % ", ".join(ACTIONS))
@@ -328,22 +366,8 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
         )
     os.close(rfd)
     os.close(ready_w)
-    net = SafetyNet(proc, wfd, str(container_id), action, deadline_s, log_path, None)
-    try:
-        if wait_ready:
-            ready, _, _ = select.select([ready_r], [], [], 5.0)
-            data = os.read(ready_r, 1) if ready else b""
-            if data != b"R":
-                net.disarm(timeout=1)
-                try:
-                    proc.kill()
-                except OSError:
-                    pass
-                raise BackupError(
-                    "the safety-net watchdog did not start (python %s, exit code %s)" % (interpreter, proc.poll()),
-                    "check that '%s -I -S -c pass' works on the managed host" % interpreter,
-                )
-    finally:
-        os.close(ready_r)
+    net = SafetyNet(proc, wfd, str(container_id), action, deadline_s, log_path, None, ready_r)
+    if wait_ready:
+        net.wait_ready()
     net.armed_ms = round((time.monotonic() - t0) * 1000.0, 1)
     return net

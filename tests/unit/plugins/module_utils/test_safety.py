@@ -189,14 +189,26 @@ def test_watchdog_is_detached_from_the_arming_session(engine, tmp_path):
 
 
 def test_arming_is_fast(engine, tmp_path):
-    times = []
+    times, ready_times = [], []
     for i in range(7):
         t0 = time.monotonic()
         net = _safety.arm("fast%d" % i, "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path))
         times.append((time.monotonic() - t0) * 1000)
+        net.wait_ready()
+        ready_times.append((time.monotonic() - t0) * 1000)
         net.disarm()
-    print("arm() ms: %s (median %.1f)" % (["%.1f" % t for t in times], statistics.median(times)))
+    print("arm() ms: %s (median %.1f); until the watchdog loop runs: median %.1f ms"
+          % (["%.1f" % t for t in times], statistics.median(times), statistics.median(ready_times)))
     assert statistics.median(times) < 50
+
+
+def test_net_armed_just_before_the_arming_process_dies_still_fires(engine, tmp_path):
+    """No waiting for the watchdog: an arming process that dies right after arm() is still caught."""
+    code = ("import sys, os; sys.path.insert(0, sys.argv[1]);"
+            "from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety;"
+            "_safety.arm('c11', 'unpause', 60, docker_socket=sys.argv[2], log_dir=sys.argv[3]); os._exit(0)")
+    subprocess.check_call([sys.executable, "-c", code, _collection_path(), engine.path, str(tmp_path)])
+    assert engine.wait_for(1, 3) == ["POST /containers/c11/unpause HTTP/1.1"]
 
 
 def test_context_manager_disarms(engine, tmp_path):
@@ -224,10 +236,24 @@ def test_tcp_docker_host_is_refused():
     assert "unix socket" in str(err.value)
 
 
-def test_broken_interpreter_fails_before_anything_is_frozen(tmp_path):
+def test_missing_interpreter_fails_before_anything_is_frozen(tmp_path):
     with pytest.raises(BackupError) as err:
         _safety.arm("c", "unpause", 10, docker_socket=str(tmp_path / "s"), python=str(tmp_path / "nopython"))
-    assert "watchdog" in str(err.value)
+    assert "cannot start the safety-net watchdog" in str(err.value)
+
+
+def test_wait_ready_detects_a_watchdog_that_never_runs(tmp_path):
+    with pytest.raises(BackupError) as err:
+        _safety.arm("c", "unpause", 10, docker_socket=str(tmp_path / "s"), python="/bin/false", wait_ready=True)
+    assert "did not start" in str(err.value)
+
+
+def test_wait_ready_and_ready_flag(engine, tmp_path):
+    net = _safety.arm("c9", "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path), wait_ready=True)
+    assert net.ready
+    net2 = _safety.arm("c10", "unpause", 30, docker_socket=engine.path, log_dir=str(tmp_path))
+    time.sleep(0.3)
+    assert net.disarm()["ready"] and net2.disarm()["ready"]
 
 
 def test_log_path_prefers_run_and_shortens_ids(tmp_path):
