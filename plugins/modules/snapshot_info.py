@@ -18,9 +18,9 @@ description:
   - With O(verify=true), re-hashes every file of the listed snapshots (or of the one chosen with
     O(snapshot)) and compares it with C(manifest.json), reporting missing, changed and unexpected files.
     Files shared by hard links between snapshots are hashed once.
-  - Read-only: never takes the repository lock and never changes anything.
+  - Read-only, it never takes the repository lock and never changes anything.
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui
@@ -236,7 +236,7 @@ def check(ref, cache):
         actual = cache.get(key)
         if actual is None:
             try:
-                _, actual = sha256_file(path)
+                actual = sha256_file(path)[1]
             except OSError as err:
                 problems.append("unreadable: %s (%s)" % (rel, err.strerror or err))
                 continue

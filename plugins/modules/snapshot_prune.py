@@ -24,7 +24,7 @@ description:
     kept, so a prune never empties a repository.
   - At least one of O(keep_last), O(keep_daily), O(keep_weekly) and O(keep_monthly) must be 1 or more.
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui

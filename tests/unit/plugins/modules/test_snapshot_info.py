@@ -93,8 +93,8 @@ def repo(tmp_path):
     changed = dict(FILES, **{"webui.db": b"SQLite format 3\x00" + b"y" * 100})
     sid, second = write_snapshot(root, t0 + datetime.timedelta(days=1), changed, link_from=first)
     ids.append(sid)
-    sid, _ = write_snapshot(root, t0 + datetime.timedelta(days=2), changed, verified=False, link_from=second,
-                            secret=None, mode="stop")
+    sid = write_snapshot(root, t0 + datetime.timedelta(days=2), changed, verified=False, link_from=second,
+                         secret=None, mode="stop")[0]
     ids.append(sid)
     # Not snapshots: the lock, a staging leftover, a stray directory.
     inst = os.path.join(root, HOST, INSTANCE)
@@ -332,7 +332,7 @@ def run_module(name, args, tmp_path):
     env = dict(os.environ, PYTHONPATH=_collections_path())
     proc = subprocess.run(
         [sys.executable, "-m", "ansible_collections.sage_open_webui.backup.plugins.modules." + name, str(args_file)],
-        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120)
+        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120, check=False)
     try:
         return proc.returncode, json.loads(proc.stdout)
     except ValueError:

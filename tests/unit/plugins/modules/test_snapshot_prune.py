@@ -229,7 +229,7 @@ def test_plan_is_made_under_the_lock(tmp_path, monkeypatch):
     late = {}
 
     def lock_then_publish(self, timeout=0.0):
-        late["id"], _ = write_snapshot(root, datetime.datetime(2026, 11, 27, 3, 15, tzinfo=UTC))
+        late["id"] = write_snapshot(root, datetime.datetime(2026, 11, 27, 3, 15, tzinfo=UTC))[0]
         return real_lock(self, timeout=timeout)
 
     monkeypatch.setattr(Repository, "lock", lock_then_publish)
@@ -280,7 +280,7 @@ def run_module(args, tmp_path):
     env = dict(os.environ, PYTHONPATH=_collections_path())
     proc = subprocess.run(
         [sys.executable, "-m", "ansible_collections.sage_open_webui.backup.plugins.modules.snapshot_prune",
-         str(args_file)], capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120)
+         str(args_file)], capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120, check=False)
     try:
         return proc.returncode, json.loads(proc.stdout)
     except ValueError:
