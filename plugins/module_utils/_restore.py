@@ -455,8 +455,10 @@ def stage(snap_path, manifest, staging, only=None, owner=None):
         total += size
         _apply_meta(dst, entry, owner)
     if mismatched:
-        raise BackupError("%d file(s) changed while copying out of the snapshot: %s" % (len(mismatched), ", ".join(mismatched[:5])),
-                          "the snapshot or the disk is damaged; nothing was changed on the host. Use another snapshot")
+        raise BackupError("snapshot failed verification: sha256 differs from the manifest for %d file(s): %s"
+                          % (len(mismatched), ", ".join(mismatched[:5])),
+                          "the snapshot or its disk is damaged; nothing was changed (the app was not stopped). "
+                          "Restore another snapshot (snapshot_info lists them)", problems=["sha256 differs: %s" % m for m in mismatched[:50]])
     for d in sorted(dirs, key=lambda d: d["path"].count("/"), reverse=True):
         rel = _manifest.safe_relpath(d["path"])
         p = os.path.join(staging, rel)
@@ -732,7 +734,7 @@ def wait_app(docker, cid, job, timeout):
     return res
 
 
-def prepare(job, source, docker, clock, warnings):
+def prepare(job, source, docker, clock, warnings, deep=True):
     """Everything that happens before the host changes: pick, check, verify, alembic, key plan."""
     sid = source.select(job["snapshot"], job["before"])
     snap_path = source.fetch(sid)
@@ -742,7 +744,8 @@ def prepare(job, source, docker, clock, warnings):
     only = None if "all" in job["components"] else [n for c in job["components"] for n in COMPONENT_NAMES[c]]
     t = time.monotonic()
     problems = check_snapshot_tree(snap_path, manifest, only)
-    problems += _manifest.verify(snap_path, manifest, deep=True, only=only)
+    # deep=False when the staging copy hashes every byte anyway (before the app is stopped)
+    problems += _manifest.verify(snap_path, manifest, deep=deep, only=only)
     if only:
         listed = [e["path"] for e in manifest.get("files", [])]
         for p in only:
@@ -824,7 +827,7 @@ def run(job, check_mode=False, docker=None):
         docker = _docker(job)
     with source.lock(timeout=job["lock_timeout"]):
         target = resolve_target(job, docker if use_docker else None)
-        sid, snap_path, manifest, only, verify_ms = prepare(job, source, docker, clock, warnings)
+        sid, snap_path, manifest, only, verify_ms = prepare(job, source, docker, clock, warnings, deep=check_mode)
         snap_key = read_snapshot_key(snap_path, manifest)
         alembic = check_alembic(job, docker, target, manifest, warnings)
         key_plan = plan_key(job, target, snap_key, manifest, warnings)

@@ -125,7 +125,7 @@ def test_one_changed_byte_is_refused_and_nothing_changes(env):
     before = sorted(os.listdir(env["data"]))
     with pytest.raises(BackupError) as ei:
         _restore.run(_job(env))
-    assert "sha256 differs: %s" % up in str(ei.value)
+    assert "sha256 differs" in str(ei.value) and up in str(ei.value)
     assert "nothing was changed" in str(ei.value)
     assert sorted(os.listdir(env["data"])) == before
     assert not [n for n in os.listdir(os.path.dirname(env["data"])) if n.startswith("owb-")]
