@@ -5,6 +5,8 @@
 """Which snapshots a retention policy keeps. A pure function; plain Python, no Ansible imports.
 
 This is a private module of the sage_open_webui.backup collection; its API may change at any time.
+``plan()`` and ``validate_policy()`` are pure; ``open_repository()`` and ``default_host()`` at the end are
+small read-only helpers shared by the snapshot_info and snapshot_prune modules.
 
 Semantics (like ``restic forget`` / ``borg prune``):
 
@@ -269,7 +271,7 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
 def default_host():
     """The short host name (like ``ansible_hostname``): the default ``host`` part of a repository path."""
     import socket
-    return socket.gethostname().split(".")[0]
+    return socket.gethostname().split(".")[0] or "localhost"
 
 
 def _subdirs(path):

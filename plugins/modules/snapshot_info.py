@@ -121,7 +121,7 @@ snapshots:
       type: int
       sample: 214
     mode:
-      description: How the application was frozen while copying (V(pause), V(stop) or V(none)).
+      description: How the application was frozen while copying (V(hot), V(pause) or V(cold)).
       type: str
       sample: pause
     app_version:

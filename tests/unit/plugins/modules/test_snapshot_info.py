@@ -94,7 +94,7 @@ def repo(tmp_path):
     sid, second = write_snapshot(root, t0 + datetime.timedelta(days=1), changed, link_from=first)
     ids.append(sid)
     sid = write_snapshot(root, t0 + datetime.timedelta(days=2), changed, verified=False, link_from=second,
-                         secret=None, mode="stop")[0]
+                         secret=None, mode="cold")[0]
     ids.append(sid)
     # Not snapshots: the lock, a staging leftover, a stray directory.
     inst = os.path.join(root, HOST, INSTANCE)
@@ -142,7 +142,7 @@ def test_lists_snapshots_oldest_first_with_facts(repo):
     }
     assert [s["verified"] for s in result["snapshots"]] == [True, True, False]
     assert result["snapshots"][2]["secret_key_captured"] is False
-    assert result["snapshots"][2]["mode"] == "stop"
+    assert result["snapshots"][2]["mode"] == "cold"
     assert "failed_checks" not in result
     assert "check" not in first
 
