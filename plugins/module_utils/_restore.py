@@ -1022,6 +1022,12 @@ def _create_container(docker, job, target, sid):
 
 
 def _guidance(job, target, snap_path, key_plan):
+    if not (job["volume"] or job["container"] or job["image"]):
+        lines = ["start Open WebUI with DATA_DIR=%s" % target["data_dir"]]
+        if key_plan["action"] in ("guidance", "put"):
+            lines.append("and WEBUI_SECRET_KEY set to the content of %s/secret/webui_secret_key "
+                         "(or copy that file to .webui_secret_key in its working directory)" % snap_path)
+        return lines
     vol = target.get("volume") or target["data_dir"]
     name = job["container"] or "open-webui"
     image = job["image"] or "ghcr.io/open-webui/open-webui:<the version of the backup or newer>"
