@@ -374,6 +374,7 @@ class DockerClient(object):
 
     def stop(self, cid, timeout=30):
         """Stop (SIGTERM/StopSignal, then SIGKILL after ``timeout`` s). Already stopped: no error."""
+        timeout = int(-(-float(timeout) // 1))   # the engine wants whole seconds ("3.0" is a 500)
         self._control(cid, "stop", lambda: self.api.stop(cid, timeout=timeout), ok_409=())
 
     def start(self, cid):

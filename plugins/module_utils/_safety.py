@@ -49,6 +49,7 @@ cid, action, sock_path, log_path = sys.argv[1], sys.argv[2], sys.argv[3], sys.ar
 deadline = float(sys.argv[5])          # time.monotonic() value (CLOCK_MONOTONIC is system-wide)
 ppid, pstart = int(sys.argv[6]), sys.argv[7]
 rfd, readyfd = int(sys.argv[8]), int(sys.argv[9])
+stop_grace = float(sys.argv[10])         # action start: how long a stop may still be under way
 
 def log(event, **kw):
     rec = {"time": time.time(), "pid": os.getpid(), "container": cid, "action": action, "event": event}
@@ -88,12 +89,13 @@ def parent_alive():
     except PermissionError:
         return True
 
-def docker_post(path):
+def docker_post(path, method="POST"):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
     try:
         s.connect(sock_path)
-        s.sendall(("POST %s HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % path).encode())
+        s.sendall(("%s %s HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                   % (method, path)).encode())
         data = b""
         while b"\r\n" not in data:
             chunk = s.recv(4096)
@@ -112,7 +114,42 @@ def docker_post(path):
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    return status, body[:300].decode("utf-8", "replace")
+    if b"chunked" in head.lower():
+        out, rest = b"", body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0], 16)
+            except ValueError:
+                break
+            if size == 0:
+                break
+            out, rest = out + rest[:size], rest[size + 2:]
+        body = out
+    return status, body.decode("utf-8", "replace")
+
+def container_state():
+    status, body = docker_post("/containers/%s/json" % cid, method="GET")
+    if status != 200:
+        return None
+    return json.loads(body).get("State") or {}
+
+def watch_after_start(reason, grace):
+    # 304 "already started" can mean "still stopping": the stop of a killed backup may still finish and
+    # leave the container down. Watch it for the stop grace period and start it again if that happens.
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        try:
+            st = container_state()
+        except Exception:
+            continue
+        if st is None:
+            return
+        if not st.get("Running") and not st.get("Restarting") and st.get("Status") in ("exited", "created"):
+            status, body = docker_post("/containers/%s/start" % cid)
+            log("fired_again", reason=reason + "; it stopped after all", status=status, body=body.strip()[:200])
+            return
 
 def fire(reason):
     path = "/containers/%s/%s" % (cid, action)
@@ -128,6 +165,8 @@ def fire(reason):
         ok = status in (204, 304) or (status in (409, 500) and ("not paused" in text or "already" in text))
         if ok:
             log("fired", reason=reason, status=status, attempts=attempt, body=body.strip()[:200])
+            if action == "start" and status != 204:
+                watch_after_start(reason, stop_grace)
             return 10
         last = "HTTP %d %s" % (status, body.strip()[:200])
         if status == 404:
@@ -322,7 +361,7 @@ class SafetyNet(object):
 
 
 def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, python=None, log_dir=None,
-        wait_ready=False):
+        wait_ready=False, stop_grace_s=60.0):
     """Arm the watchdog for ``container_id`` and return a ``SafetyNet``.
 
     ``action``: ``unpause`` (after ``docker pause``) or ``start`` (after ``docker stop``). ``deadline_s``:
@@ -332,6 +371,10 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
     already gone, or a deadline already passed, fires at once). A missing interpreter raises a BackupError
     here (exec failures are reported by Popen); ``wait_ready=True`` (or ``SafetyNet.wait_ready()`` later)
     also waits for the watchdog loop to run.
+
+    ``stop_grace_s`` (action ``start``): when the engine answers "already started" (the killed backup's
+    ``docker stop`` may still be under way), the watchdog keeps watching that long and starts the
+    container again if it goes down after all.
     """
     if action not in ACTIONS:
         raise BackupError("unknown safety net action %r" % (action,), "use one of %s" % ", ".join(ACTIONS))
@@ -350,7 +393,7 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
     args = [
         interpreter, "-I", "-S", "-c", WATCHDOG_SOURCE,
         str(container_id), action, sock, log_path, repr(t0 + deadline_s),
-        str(os.getpid()), _proc_starttime(os.getpid()), str(rfd), str(ready_w),
+        str(os.getpid()), _proc_starttime(os.getpid()), str(rfd), str(ready_w), repr(float(stop_grace_s)),
     ]
     try:
         proc = subprocess.Popen(

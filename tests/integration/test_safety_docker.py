@@ -73,12 +73,25 @@ def client():
     return c
 
 
+def run_app(*extra):
+    name = PREFIX + uuid.uuid4().hex[:8]
+    docker_cli(*(["run", "-d", "--name", name, "--network", "host", "-e", "PORT=%d" % free_port(),
+                  "--label", "owb-test=1"] + list(extra) + [SAMPLE_IMAGE]))
+    wait_status(name, "running", 30)
+    return name
+
+
 @pytest.fixture
 def app(client):
-    name = PREFIX + uuid.uuid4().hex[:8]
-    docker_cli("run", "-d", "--name", name, "--network", "host", "-e", "PORT=%d" % free_port(),
-               "--label", "owb-test=1", SAMPLE_IMAGE)
-    wait_status(name, "running", 30)
+    name = run_app()
+    yield name
+    docker_cli("rm", "-f", "-v", name, check=False)
+
+
+@pytest.fixture
+def slow_stopping_app(client):
+    """Ignores its stop signal: ``docker stop -t N`` takes N seconds, then SIGKILL."""
+    name = run_app("--stop-signal", "SIGWINCH")
     yield name
     docker_cli("rm", "-f", "-v", name, check=False)
 
@@ -94,6 +107,10 @@ cid = c.inspect(name)["Id"]
 net = _safety.arm(cid, action, float(sys.argv[4]))
 if action == "unpause":
     c.pause(cid)
+elif len(sys.argv) > 5:                  # killed while the stop is still under way
+    import threading
+    threading.Thread(target=c.stop, args=(cid,), kwargs={"timeout": float(sys.argv[5])}, daemon=True).start()
+    time.sleep(0.3)
 else:
     c.stop(cid, timeout=2)
 print(net.pid, net.armed_ms, flush=True)
@@ -101,9 +118,10 @@ time.sleep(300)
 """
 
 
-def armed_backup(name, action, deadline=120):
+def armed_backup(name, action, deadline=120, stop_timeout=None):
     """A separate process (own session, like an ansible module run) that arms the net and freezes ``name``."""
-    proc = subprocess.Popen([sys.executable, "-c", ARMER, SYS_PATH_ROOT, name, action, str(deadline)],
+    extra = [str(stop_timeout)] if stop_timeout else []
+    proc = subprocess.Popen([sys.executable, "-c", ARMER, SYS_PATH_ROOT, name, action, str(deadline)] + extra,
                             stdout=subprocess.PIPE, text=True, start_new_session=True)
     line = proc.stdout.readline().split()
     assert line, "the arming process died"
@@ -178,3 +196,22 @@ def test_unpause_of_a_running_container_is_harmless(client, app):
     res = net.disarm()
     assert res["fired_ok"]                    # "is not paused" counts as done
     assert status(app) == "running"
+
+
+def test_sigkill_in_the_middle_of_a_stop_ends_running(slow_stopping_app):
+    """The engine answers "already started" while the stop is under way; the watchdog keeps watching and
+    starts the container again once the stop finishes."""
+    name = slow_stopping_app
+    proc, _, _ = armed_backup(name, "start", stop_timeout=3)
+    assert status(name) == "running"          # still stopping (it ignores the stop signal)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(4.5)                           # the stop (3 s) has finished by now, one way or the other
+    wait_status(name, "running", 10)
+    elapsed = time.monotonic() - t0
+    cid = docker_cli("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    events = [(r["event"], r.get("status")) for r in _safety.read_log(_safety.log_path_for(cid))]
+    print("[safety] SIGKILL mid-stop -> running at %.1f s; watchdog: %s" % (elapsed, events))
+    time.sleep(1.0)
+    assert status(name) == "running"

@@ -274,6 +274,12 @@ def test_pause_unpause_idempotent_with_engine_500():
     assert [x[0] for x in api.calls] == ["pause", "pause", "unpause", "unpause"]
 
 
+def test_stop_timeout_is_whole_seconds():
+    c, api = client_with(container())
+    c.stop("open-webui", timeout=2.2)
+    assert api.calls[-1] == ("stop", "open-webui", 3) and isinstance(api.calls[-1][2], int)
+
+
 def test_control_error_is_backup_error():
     c, api = client_with(container())
 
