@@ -91,24 +91,27 @@ build() {
   }
   local root="$CACHE_DIR/rootfs-$HASH" old
   for old in "$CACHE_DIR"/rootfs-*; do   # leftovers of other recipes
-    [ -e "$old" ] && [ "$old" != "$root" ] && rm -rf "$old"
+    [ -e "$old" ] && [ "$old" != "$root" ] && remove_rootfs "$old"
   done
   if [ -f "$root/.testbed-complete" ]; then
     log "reusing finished rootfs $root"
   else
-    rm -rf "$root"
+    remove_rootfs "$root"
     mkdir -p "$root"
     local inc
     inc="$(IFS=,; echo "${PACKAGES[*]}")"
     log "debootstrap --variant=minbase $SUITE ($inc), log: $CACHE_DIR/debootstrap-$HASH.log"
     timed "debootstrap" run_debootstrap "$inc" "$root" \
       || { tail -n 40 "$CACHE_DIR/debootstrap-$HASH.log" >&2; die "debootstrap failed (log: $CACHE_DIR/debootstrap-$HASH.log)"; }
+    unmount_under "$root"
     prepare_rootfs "$root"
     touch "$root/.testbed-complete"
   fi
   log "rootfs: $(du -sh "$root" | cut -f1)"
   # import (CMD/ENV/LABEL only), then one tiny build step for what import cannot set (STOPSIGNAL)
-  timed "docker import" sh -c "tar -C '$root' --numeric-owner --exclude=./.testbed-complete -c . | docker import \
+  unmount_under "$root"
+  timed "docker import" sh -c "tar -C '$root' --numeric-owner --one-file-system --exclude=./.testbed-complete \\
+    --exclude='./proc/*' --exclude='./sys/*' -c . | docker import \
     --change 'ENV container=docker' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD [\"/lib/systemd/systemd\"]' \
@@ -117,7 +120,29 @@ build() {
     | docker build -q -t "$IMAGE" - >"$CACHE_DIR/base-build.log" 2>&1 \
     || { cat "$CACHE_DIR/base-build.log" >&2; die "docker build of $IMAGE failed"; }
   docker rmi "$IMAGE-rootfs" >/dev/null 2>&1 || true
-  rm -rf "$root"
+  remove_rootfs "$root"
+}
+
+# mounts debootstrap may leave behind (proc, sys, dev bind) when something kept them busy
+mounts_under() {
+  awk -v r="$1/" 'index($2 "/", r) == 1 {print $2}' /proc/self/mounts | sort -r
+}
+
+unmount_under() {
+  local m i
+  for i in 1 2 3 4 5; do
+    [ -z "$(mounts_under "$1")" ] && return 0
+    for m in $(mounts_under "$1"); do umount "$m" 2>/dev/null || true; done
+    sleep 1
+  done
+  for m in $(mounts_under "$1"); do log "lazy unmount of busy $m"; umount -l "$m" || true; done
+  [ -z "$(mounts_under "$1")" ] || die "cannot unmount $(mounts_under "$1" | tr '\n' ' ')"
+}
+
+remove_rootfs() {
+  [ -e "$1" ] || return 0
+  unmount_under "$1"
+  rm -rf --one-file-system "$1"
 }
 
 run_debootstrap() {
