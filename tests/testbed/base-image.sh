@@ -19,9 +19,8 @@ PACKAGES=(
   rclone cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
 )
 
-HASH="$(recipe_hash "$TESTBED_DIR/base-image.sh")"
-IMAGE="$BASE_IMAGE_REPO:$HASH"
-ALIAS="$BASE_IMAGE_REPO:$BASE_IMAGE_TAG"
+IMPORT_CHANGES=('ENV container=docker' 'ENV LANG=C.UTF-8' 'CMD ["/lib/systemd/systemd"]')
+EXTRA_DOCKERFILE='STOPSIGNAL SIGRTMIN+3'
 
 verify_boot() {
   local name="owb-base-verify-$$" state="" i
@@ -110,17 +109,20 @@ build() {
   log "rootfs: $(du -sh "$root" | cut -f1)"
   # import (CMD/ENV/LABEL only), then one tiny build step for what import cannot set (STOPSIGNAL)
   unmount_under "$root"
-  timed "docker import" sh -c "tar -C '$root' --numeric-owner --one-file-system --exclude=./.testbed-complete \\
-    --exclude='./proc/*' --exclude='./sys/*' -c . | docker import \
-    --change 'ENV container=docker' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD [\"/lib/systemd/systemd\"]' \
-    - '$IMAGE-rootfs' >/dev/null"
-  printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\nLABEL org.sage-open-webui.testbed.recipe=%s\n' "$IMAGE-rootfs" "$HASH" \
+  local change_args=() c
+  for c in "${IMPORT_CHANGES[@]}"; do change_args+=(--change "$c"); done
+  timed "docker import" import_rootfs "$root" "${change_args[@]}"
+  printf 'FROM %s\n%s\nLABEL org.sage-open-webui.testbed.recipe=%s\n' "$IMAGE-rootfs" "$EXTRA_DOCKERFILE" "$HASH" \
     | docker build -q -t "$IMAGE" - >"$CACHE_DIR/base-build.log" 2>&1 \
     || { cat "$CACHE_DIR/base-build.log" >&2; die "docker build of $IMAGE failed"; }
   docker rmi "$IMAGE-rootfs" >/dev/null 2>&1 || true
   remove_rootfs "$root"
+}
+
+import_rootfs() {
+  local root="$1"; shift
+  tar -C "$root" --numeric-owner --one-file-system --exclude=./.testbed-complete \
+    --exclude='./proc/*' --exclude='./sys/*' -c . | docker import "$@" - "$IMAGE-rootfs" >/dev/null
 }
 
 # mounts debootstrap may leave behind (proc, sys, dev bind) when something kept them busy
@@ -148,6 +150,18 @@ remove_rootfs() {
 run_debootstrap() {
   debootstrap --variant=minbase --include="$1" "$SUITE" "$2" "$MIRROR" >"$CACHE_DIR/debootstrap-$HASH.log" 2>&1
 }
+
+# The cache key: what goes into the image (not log wording or helper code).
+recipe_text() {
+  printf 'suite=%s mirror=%s\n' "$SUITE" "$MIRROR"
+  printf 'pkg %s\n' "${PACKAGES[@]}"
+  printf 'change %s\n' "${IMPORT_CHANGES[@]}"
+  printf 'dockerfile %s\n' "$EXTRA_DOCKERFILE"
+  declare -f prepare_rootfs
+}
+HASH="$(recipe_text | sha256sum | cut -c1-12)"
+IMAGE="$BASE_IMAGE_REPO:$HASH"
+ALIAS="$BASE_IMAGE_REPO:$BASE_IMAGE_TAG"
 
 main() {
   "$TESTBED_DIR/docker.sh"
