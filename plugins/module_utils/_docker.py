@@ -459,7 +459,7 @@ class DockerClient(object):
             raise self._wrap(exc, "read %s from container %s" % (path, cid))
         size = int((stat or {}).get("size") or 0)
         if size > max_bytes:
-            for _ in stream:
+            for dummy in stream:
                 pass
             raise BackupError(
                 "%s in container %s is %d bytes, more than the %d this reader accepts" % (path, cid, size, max_bytes),

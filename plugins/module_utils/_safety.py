@@ -286,7 +286,7 @@ class SafetyNet(object):
             return True
         if self._ready_fd is None:
             return False
-        ready, _, _ = select.select([self._ready_fd], [], [], timeout)
+        ready = select.select([self._ready_fd], [], [], timeout)[0]
         data = os.read(self._ready_fd, 1) if ready else b""
         os.close(self._ready_fd)
         self._ready_fd = None
@@ -337,7 +337,7 @@ class SafetyNet(object):
         except subprocess.TimeoutExpired:
             code = None
         if self._ready_fd is not None:
-            ready, _, _ = select.select([self._ready_fd], [], [], 0)
+            ready = select.select([self._ready_fd], [], [], 0)[0]
             if ready and os.read(self._ready_fd, 1) == b"R":
                 self.ready = True
             os.close(self._ready_fd)
@@ -396,7 +396,8 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
         str(os.getpid()), _proc_starttime(os.getpid()), str(rfd), str(ready_w), repr(float(stop_grace_s)),
     ]
     try:
-        proc = subprocess.Popen(
+        # a detached, long-lived child that must outlive this process: run_command cannot do that
+        proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True, pass_fds=(rfd, ready_w), start_new_session=True, cwd="/",
         )

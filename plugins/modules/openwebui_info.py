@@ -26,7 +26,7 @@ description:
   - Read-only. Never prints the secret key or the database URL. Never changes the data directory; SQLite files
     are opened read-only without creating C(-wal)/C(-shm) files.
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui

@@ -178,7 +178,7 @@ def test_disarm_leaves_the_container_alone(client, app):
 
 
 def test_sigkill_during_stop_starts_it_again(app):
-    proc, _, _ = armed_backup(app, "start")
+    proc = armed_backup(app, "start")[0]
     assert status(app) == "exited"
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGKILL)
@@ -202,7 +202,7 @@ def test_sigkill_in_the_middle_of_a_stop_ends_running(slow_stopping_app):
     """The engine answers "already started" while the stop is under way; the watchdog keeps watching and
     starts the container again once the stop finishes."""
     name = slow_stopping_app
-    proc, _, _ = armed_backup(name, "start", stop_timeout=3)
+    proc = armed_backup(name, "start", stop_timeout=3)[0]
     assert status(name) == "running"          # still stopping (it ignores the stop signal)
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGKILL)

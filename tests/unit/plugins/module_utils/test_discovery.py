@@ -440,8 +440,9 @@ def test_describe_container_postgres_not_supported_and_no_key_warning():
 
 def test_ollama_detection_excluded_by_default():
     others = [
-        {"name": "ollama", "id": "o" * 64, "mounts": [{"type": "volume", "name": "ollama", "source": "/v/ollama",
-                                                     "destination": "/root/.ollama", "rw": True}]},
+        {"name": "ollama", "id": "o" * 64,
+         "mounts": [{"type": "volume", "name": "ollama", "source": "/v/ollama", "destination": "/root/.ollama",
+                     "rw": True}]},
         {"name": "open-webui", "id": "c" * 64, "mounts": []},
     ]
     client = FakeClient(_ins(), MOUNT, others=others, volumes=[{"Name": "ollama"}, {"Name": "ollama-old",

@@ -61,7 +61,7 @@ class FakeAPI(object):
             labels = c["Config"].get("Labels") or {}
             if filters and filters.get("label"):
                 want = filters["label"][0]
-                k, _, v = want.partition("=")
+                k, dummy, v = want.partition("=")
                 if k not in labels or (v and labels[k] != v):
                     continue
             if filters and filters.get("id") and c["Id"] not in filters["id"]:
@@ -214,9 +214,10 @@ def test_extract_single_file():
 
 # -- client logic over the fake API -------------------------------------------------------------------------
 def test_data_mount_volume_uses_volume_mountpoint():
-    c, _ = client_with(container(mounts=[vol_mount()]),
-                       volumes={"open-webui": {"Name": "open-webui", "Mountpoint": "/srv/docker/volumes/open-webui/_data",
-                                               "Driver": "local", "Labels": None}})
+    c, dummy = client_with(
+        container(mounts=[vol_mount()]),
+        volumes={"open-webui": {"Name": "open-webui", "Mountpoint": "/srv/docker/volumes/open-webui/_data",
+                                "Driver": "local", "Labels": None}})
     m = c.data_mount(c.inspect("open-webui"))
     assert m == {"type": "volume", "name": "open-webui", "source": "/srv/docker/volumes/open-webui/_data", "rw": True,
                  "destination": "/app/backend/data", "subpath": "", "anonymous": False, "persistent": True,
@@ -224,22 +225,23 @@ def test_data_mount_volume_uses_volume_mountpoint():
 
 
 def test_data_mount_anonymous_volume_is_not_persistent():
-    c, _ = client_with(container(mounts=[vol_mount(ANON)]),
-                       volumes={ANON: {"Name": ANON, "Mountpoint": "/var/lib/docker/volumes/%s/_data" % ANON}})
+    c, dummy = client_with(
+        container(mounts=[vol_mount(ANON)]),
+        volumes={ANON: {"Name": ANON, "Mountpoint": "/var/lib/docker/volumes/%s/_data" % ANON}})
     m = c.data_mount(c.inspect("open-webui"))
     assert m["type"] == "volume" and m["anonymous"] and not m["persistent"]
 
 
 def test_data_mount_bind_of_parent_dir():
     bind = {"Type": "bind", "Source": "/srv/owui", "Destination": "/app/backend", "RW": False}
-    c, _ = client_with(container(mounts=[bind]))
+    c, dummy = client_with(container(mounts=[bind]))
     m = c.data_mount(c.inspect("open-webui"))
     assert m["type"] == "bind" and m["source"] == "/srv/owui/data" and m["subpath"] == "data"
     assert m["persistent"] and not m["rw"]
 
 
 def test_data_mount_none():
-    c, _ = client_with(container(mounts=[]))
+    c, dummy = client_with(container(mounts=[]))
     m = c.data_mount(c.inspect("open-webui"))
     assert m["type"] == "none" and not m["persistent"] and m["source"] == ""
 
@@ -248,7 +250,7 @@ def test_find_selectors():
     owui = container("1" * 64, "open-webui", mounts=[vol_mount()])
     other = container("2" * 64, "nginx", image="nginx:1", labels={"team": "web"})
     custom = container("3" * 64, "mychat", image="registry/me/chat:2", mounts=[vol_mount("x")], labels={"app": "owui"})
-    c, _ = client_with(owui, other, custom)
+    c, dummy = client_with(owui, other, custom)
     assert sorted(s["name"] for s in c.find()) == ["mychat", "open-webui"]
     assert [s["name"] for s in c.find(name="nginx")] == ["nginx"]          # explicit choice wins
     assert [s["name"] for s in c.find(label="app=owui")] == ["mychat"]
@@ -258,7 +260,7 @@ def test_find_selectors():
 
 
 def test_inspect_missing_names_what_was_seen():
-    c, _ = client_with(container(name="open-webui"))
+    c, dummy = client_with(container(name="open-webui"))
     with pytest.raises(BackupError) as err:
         c.inspect("owui")
     text = str(err.value)
@@ -292,14 +294,14 @@ def test_control_error_is_backup_error():
 
 
 def test_control_missing_container():
-    c, _ = client_with(container())
+    c, dummy = client_with(container())
     with pytest.raises(BackupError) as err:
         c.start("gone")
     assert "does not exist" in str(err.value)
 
 
 def test_read_file_and_missing_file():
-    c, _ = client_with(container(), files={"/app/backend/.webui_secret_key": b"k3y\n"})
+    c, dummy = client_with(container(), files={"/app/backend/.webui_secret_key": b"k3y\n"})
     assert c.read_file("open-webui", "/app/backend/.webui_secret_key") == b"k3y\n"
     assert c.read_file("open-webui", "/app/package.json") is None
     with pytest.raises(BackupError):
@@ -310,27 +312,27 @@ def test_image_info_digest_and_labels():
     img = {"RepoDigests": ["ghcr.io/open-webui/open-webui@sha256:" + "d" * 64], "RepoTags": ["x:main"],
            "Config": {"Labels": {"org.opencontainers.image.version": "0.12.4"}}}
     ins = container()
-    c, _ = client_with(ins, images={ins["Image"]: img})
+    c, dummy = client_with(ins, images={ins["Image"]: img})
     info = c.image_info(c.inspect("open-webui"))
     assert info["digest"] == "sha256:" + "d" * 64 and info["version"] == "0.12.4"
     assert info["name"] == "ghcr.io/open-webui/open-webui:main"
 
 
 def test_image_info_when_image_is_gone():
-    c, _ = client_with(container())
+    c, dummy = client_with(container())
     info = c.image_info(c.inspect("open-webui"))
     assert info["digest"] is None and info["version"] is None
 
 
 def test_wait_healthy_times_out_with_backup_error():
-    c, _ = client_with(container(health="starting", healthcheck=["CMD", "true"]))
+    c, dummy = client_with(container(health="starting", healthcheck=["CMD", "true"]))
     with pytest.raises(BackupError) as err:
         c.wait_healthy("open-webui", timeout=0.3, poll=0.05)
     assert "did not become healthy" in str(err.value)
 
 
 def test_wait_healthy_without_healthcheck_needs_a_settled_run():
-    c, _ = client_with(container())
+    c, dummy = client_with(container())
     res = c.wait_healthy("open-webui", timeout=5, poll=0.05, settle=0.2)
     assert res["seconds"] >= 0.2 and res["status"] == "running"
 

@@ -44,7 +44,7 @@ class FakeEngine(object):
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, dummy = self.sock.accept()
             except OSError:
                 return
             with conn:
@@ -165,7 +165,7 @@ def test_sigkill_of_the_arming_process_fires_within_a_second(engine, tmp_path, k
     proc.wait()
     assert engine.wait_for(1, 2) == ["POST /containers/c6/unpause HTTP/1.1"]
     assert engine.times[0] - t0 < 1.0
-    for _ in range(100):                      # the watchdog exits after acting
+    for dummy in range(100):                      # the watchdog exits after acting
         try:
             os.kill(watchdog_pid, 0)
         except ProcessLookupError:
