@@ -3,7 +3,7 @@
 #
 # ansible-test wants the collection at .../ansible_collections/<namespace>/<name>/ and resolves the
 # real path of its working directory, so a symlink is not enough: the files git knows about
-# (tracked + untracked, not ignored) are copied into .cache/ansible-test/ansible_collections/
+# (tracked + untracked, not ignored), minus galaxy.yml's build_ignore (what ships), are copied into .cache/ansible-test/ansible_collections/
 # sage_open_webui/backup/ (its tests/output/ is kept between runs: it holds the cached venvs).
 #
 # `--venv` bootstraps pip from a download host that is not reachable; tests/sanity/bootstrap_get_pip.py
@@ -50,27 +50,28 @@ log "ansible-test $("$ANSIBLE_TEST" --version | awk '{print $NF}'), pip bootstra
 
 # 3. Copy the collection into an ansible_collections tree.
 mkdir -p "$DEST"
-find "$DEST" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+find "$DEST" -mindepth 1 -maxdepth 1 ! -name tests ! -name .git -exec rm -rf {} +
 if [ -d "$DEST/tests" ]; then find "$DEST/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +; fi
-(cd "$ROOT" && git ls-files -z -c -o --exclude-standard | while IFS= read -r -d '' f; do
-   [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -xf - -C "$DEST"
+(cd "$ROOT" && "$AT_PY" "$ROOT/tests/sanity/collection_files.py") | (cd "$ROOT" && tar --null -T - -cf -) | tar -xf - -C "$DEST"
 
-# 4. Run.
-py_args=()
-for v in "${found[@]}"; do py_args+=(--python "$v"); done
+# The copy sits inside this checkout's (ignored) .cache/: without its own .git, ansible-test would
+# list files through the outer repository and see none. It lists tracked + untracked files.
+[ -d "$DEST/.git" ] || git -C "$DEST" init -q
+printf '/tests/output/\n' >"$DEST/.git/info/exclude"
+
+# 4. Run: every test on the controller's Python (the venv's), then the multi-version tests
+#    (compile, import: module code runs on the managed hosts) on each other Python found.
+ctl="$("$AT_PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+[[ " ${found[*]} " == *" $ctl "* ]] || { ln -sf "$(readlink -f "$AT_PY")" "$BIN/python$ctl"; found=("$ctl" "${found[@]}"); }
 cd "$DEST"
 export PATH="$BIN:$PATH"
-# One --python per run (ansible-test takes a single --python); controller-only tests run once.
 rc=0
-first=1
+log "ansible-test sanity --venv --python $ctl (all tests)"
+"$ANSIBLE_TEST" sanity --venv --python "$ctl" --color no ${SANITY_ARGS:-} || rc=1
 for v in "${found[@]}"; do
-  if [ "$first" = 1 ]; then
-    log "ansible-test sanity --venv --python $v (all tests)"
-    "$ANSIBLE_TEST" sanity --venv --python "$v" --color no ${SANITY_ARGS:-} || rc=1
-    first=0
-  else
-    log "ansible-test sanity --venv --python $v (multi-version tests: compile, import)"
-    "$ANSIBLE_TEST" sanity --venv --python "$v" --color no --test compile --test import ${SANITY_ARGS:-} || rc=1
-  fi
+  [ "$v" = "$ctl" ] && continue
+  log "ansible-test sanity --venv --python $v (compile, import)"
+  "$ANSIBLE_TEST" sanity --venv --python "$v" --color no --test compile --test import ${SANITY_ARGS:-} || rc=1
 done
+[ "$rc" = 0 ] && log "sanity passed on: ${found[*]}" || log "sanity FAILED (see above)"
 exit "$rc"
