@@ -429,7 +429,7 @@ def work_base(data_dir):
     return data_dir, HIDDEN_PREFIX
 
 
-def stage(snap_path, manifest, staging, only=None, owner=None):
+def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot"):
     """Copy the selected files of a snapshot into ``staging`` hashing every byte, and compare with the manifest.
 
     Never follows links (O_NOFOLLOW on every file, parents checked beforehand). Sets mode, owner and mtime
@@ -455,8 +455,8 @@ def stage(snap_path, manifest, staging, only=None, owner=None):
         total += size
         _apply_meta(dst, entry, owner)
     if mismatched:
-        raise BackupError("snapshot failed verification: sha256 differs from the manifest for %d file(s): %s"
-                          % (len(mismatched), ", ".join(mismatched[:5])),
+        raise BackupError("%s failed verification: sha256 differs from the manifest for %d file(s): %s"
+                          % (label, len(mismatched), ", ".join(mismatched[:5])),
                           "the snapshot or its disk is damaged; nothing was changed (the app was not stopped). "
                           "Restore another snapshot (snapshot_info lists them)", problems=["sha256 differs: %s" % m for m in mismatched[:50]])
     for d in sorted(dirs, key=lambda d: d["path"].count("/"), reverse=True):
@@ -855,7 +855,7 @@ def run(job, check_mode=False, docker=None):
         os.makedirs(staging, mode=0o700)
         t = time.monotonic()
         try:
-            staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"])
+            staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"], label="snapshot %s" % sid)
             _syncfs(staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
