@@ -58,3 +58,9 @@ image_exists() {
 need_root() {
   [ "$(id -u)" = 0 ] || die "must run as root (apt-get, dockerd, debootstrap need it)"
 }
+
+# quiet_to LOGFILE CMD... : run CMD with stdout+stderr into LOGFILE
+quiet_to() {
+  local f="$1"; shift
+  "$@" >"$f" 2>&1
+}
