@@ -178,4 +178,4 @@ main() {
   echo "$IMAGE"
 }
 
-main "$@"
+with_lock base-image main "$@"

@@ -64,3 +64,12 @@ quiet_to() {
   local f="$1"; shift
   "$@" >"$f" 2>&1
 }
+
+# with_lock NAME CMD... : run CMD holding $CACHE_DIR/NAME.lock (serialises concurrent builds)
+with_lock() {
+  local name="$1"; shift
+  (
+    flock -w "${TESTBED_LOCK_WAIT:-1800}" 9 || die "could not take $CACHE_DIR/$name.lock"
+    "$@"
+  ) 9>"$CACHE_DIR/$name.lock"
+}

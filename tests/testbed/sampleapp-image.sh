@@ -31,10 +31,13 @@ main() {
       die "docker build of $image failed"
     fi
     rm -rf "$ctx"
+    # older recipes of the sample app (ignored when a container still uses one)
+    docker images --format '{{.Repository}}:{{.Tag}}' "$SAMPLEAPP_IMAGE_REPO" \
+      | grep -v -e ":$hash\$" -e ':latest$' | xargs -r docker rmi >/dev/null 2>&1 || true
   fi
   docker tag "$image" "$SAMPLEAPP_IMAGE_REPO:latest"
   log "sample app image ready: $image (also $SAMPLEAPP_IMAGE_REPO:latest)"
   echo "$image"
 }
 
-main "$@"
+with_lock sampleapp-image main "$@"
