@@ -29,7 +29,7 @@ description:
   - C(manifest.json) lists every file with size, sha256 and mode, the database checks, row counts, the
     alembic revision and a check that every upload C(webui.db) references is present.
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
 attributes:

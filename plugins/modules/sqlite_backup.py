@@ -19,7 +19,7 @@ description:
     C(PRAGMA quick_check) or C(integrity_check), and only then renamed to I(dest).
   - Never copies the file byte by byte while it is in use, and never checkpoints or changes the source.
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
 attributes:
