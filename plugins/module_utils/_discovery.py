@@ -543,9 +543,9 @@ def describe_container(client, container, include_ollama=False, ollama=None):
         warnings.append("no WEBUI_SECRET_KEY in the environment and no %s in container %s: the key could not be "
                         "found, a restore will log every user out" % (SECRET_KEY_FILE_IN_CONTAINER, name))
     elif key_file and not facts["secret_key_env_set"]:
-        warnings.append("the secret key of %s lives in %s, in the container layer (not in the volume): it is "
-                        "captured with each backup; recreating the container without restoring it logs everyone "
-                        "out" % (name, key_file["path"]))
+        warnings.append("the secret key of %s lives in %s, in the container layer (not in the volume): a backup "
+                        "must capture it, and recreating the container without restoring it logs everyone out"
+                        % (name, key_file["path"]))
 
     version, version_source = app_version(client, ins, image)
     supported, reasons = support_verdict(facts, mount)
