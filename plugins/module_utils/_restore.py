@@ -767,9 +767,8 @@ def check_alembic(job, docker, target, manifest, warnings):
         return {"status": "skipped"}
     image = target.get("image_requested") or target.get("image") or job["image"]
     if docker is None or not (target.get("container_id") or image):
+        # nothing runs the data yet (new host without an image): say which image it needs
         msg = "no image to compare the snapshot's alembic revision %s with" % rev
-        if job["alembic_check"] == "strict" and (target.get("container") or job["image"]):
-            raise BackupError(msg, "give the image (image=...) or set alembic_check=warn")
         warnings.append(msg + ": start it with an image at least as new as Open WebUI %s" % (manifest.get("source", {}).get("app_version") or "of the backup"))
         return {"status": "unchecked", "snapshot_revision": rev}
     try:
@@ -934,7 +933,7 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
     downtime_ms = clock.ms(t_down)
     guidance = None
     if not cid:
-        guidance = _guidance(job, target, snap_path, key_plan)
+        guidance = _guidance(job, target, snap_path, key_plan, (manifest.get("source") or {}).get("app_version"))
     result = {
         "changed": True,
         "snapshot_id": sid,
@@ -1021,7 +1020,7 @@ def _create_container(docker, job, target, sid):
     return res["Id"]
 
 
-def _guidance(job, target, snap_path, key_plan):
+def _guidance(job, target, snap_path, key_plan, app_version=None):
     if not (job["volume"] or job["container"] or job["image"]):
         lines = ["start Open WebUI with DATA_DIR=%s" % target["data_dir"]]
         if key_plan["action"] in ("guidance", "put"):
@@ -1030,7 +1029,8 @@ def _guidance(job, target, snap_path, key_plan):
         return lines
     vol = target.get("volume") or target["data_dir"]
     name = job["container"] or "open-webui"
-    image = job["image"] or "ghcr.io/open-webui/open-webui:<the version of the backup or newer>"
+    image = job["image"] or "ghcr.io/open-webui/open-webui:%s" % (
+        "v%s (or newer)" % app_version if app_version else "<the version that wrote the backup, or newer>")
     lines = ["docker create --name %s -p 3000:8080 -v %s:%s --restart unless-stopped %s" % (name, vol, DATA_DIR_IN_CONTAINER, image)]
     if key_plan["action"] in ("guidance", "put"):
         lines.append("docker cp %s/secret/webui_secret_key %s:%s" % (snap_path, name, SECRET_KEY_FILE_IN_CONTAINER))
