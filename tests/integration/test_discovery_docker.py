@@ -7,20 +7,19 @@ real 0.12.4 fixture into /app/backend/data, keeps writing into webui.db and has 
 /app/backend/.webui_secret_key.
 
 Covers: a named volume (the volume's Mountpoint is found), a bind mount, no mount (loud warning), a volume
-without Open WebUI data (clear failure), the key file, read_file on running/paused/stopped containers, and the
-openwebui_info module run the way Ansible runs it.
+without Open WebUI data (clear failure), a PostgreSQL instance (unsupported, password never shown), the key
+file, read_file on running/paused/stopped containers, and the openwebui_info module run the way Ansible runs it.
 
-Needs a Docker engine (skips without one) and the sample image (fails without it: build it first).
+Containers come from the shared fixtures in tests/integration/conftest.py (sample_app, sample_app_bind,
+sample_app_factory), which bring the test bed up and fail (not skip) when it cannot be.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -33,30 +32,20 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker imp
 
 pytestmark = [pytest.mark.docker]
 
-SAMPLE_IMAGE = os.environ.get("OWB_SAMPLE_IMAGE", "local/owb-sampleapp:latest")
-PLAIN_IMAGE = os.environ.get("OWB_PLAIN_IMAGE", "local/owb-debian-systemd:bookworm")
+BASE_IMAGE = os.environ.get("OWB_BASE_IMAGE", "local/owb-debian-systemd:bookworm")
 COLLECTION_ROOT = os.path.realpath(_collection.__path__[0])
 SYS_PATH_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_collection.__path__[0])))
 MODULE = os.path.join(COLLECTION_ROOT, "plugins", "modules", "openwebui_info.py")
 EXPECTED = json.load(open(os.path.join(COLLECTION_ROOT, "tests", "fixtures", "openwebui-0.12.4", "expected.json")))
-PREFIX = "owbt-disc-"
+KEY_FILE = "/app/backend/.webui_secret_key"
 
 
 def docker_cli(*args, check=True):
     return subprocess.run(["docker"] + list(args), capture_output=True, text=True, check=check, timeout=180)
 
 
-def free_port():
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def run_module(tmp_path, **args):
+    """The module as Ansible runs it: its own python process, arguments from a JSON file."""
     args_file = tmp_path / ("args-%s.json" % uuid.uuid4().hex[:6])
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     env = dict(os.environ, PYTHONPATH=SYS_PATH_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -67,193 +56,130 @@ def run_module(tmp_path, **args):
     return json.loads(out[out.index("{"):])
 
 
-def wait_seeded(client, name, path_on_host=None, timeout=90):
-    """Until the app runs and webui.db exists in its data dir (seeded from the fixture)."""
+def wait_key_file(client, name, timeout=30):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        st = client.state(name)
-        if st["status"] in ("exited", "dead"):
-            raise AssertionError("%s exited: %s" % (name, docker_cli("logs", name, check=False).stderr[-2000:]))
-        if st["running"] and (path_on_host is None or os.path.exists(os.path.join(path_on_host, "webui.db"))):
-            if not st["has_healthcheck"] or st["health"] == "healthy":
-                return time.monotonic() - t0
+        data = client.read_file(name, KEY_FILE)
+        if data:
+            return data
         time.sleep(0.2)
-    raise AssertionError("%s not ready after %ss" % (name, timeout))
+    raise AssertionError("%s never wrote %s" % (name, KEY_FILE))
 
 
 @pytest.fixture(scope="module")
 def client():
-    try:
-        c = DockerClient()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip("no Docker engine: %s" % exc)
-    if docker_cli("image", "inspect", SAMPLE_IMAGE, check=False).returncode != 0:
-        pytest.fail("image %s missing: build the sample app image first" % SAMPLE_IMAGE)
-    return c
+    """Our DockerClient (the code under test); the shared fixtures (tests/integration/conftest.py) make the
+    containers with the docker SDK directly."""
+    return DockerClient()
 
 
-class Apps(object):
-    def __init__(self, client):
-        self.client = client
-        self.containers, self.volumes, self.dirs = [], [], []
-
-    def run(self, mount=None, image=SAMPLE_IMAGE, cmd=(), env=None):
-        name = PREFIX + uuid.uuid4().hex[:8]
-        args = ["run", "-d", "--name", name, "--network", "host", "--label", "owb-test=1",
-                "-e", "PORT=%d" % free_port()]
-        for k, v in (env or {}).items():
-            args += ["-e", "%s=%s" % (k, v)]
-        if mount:
-            args += ["-v", mount]
-        docker_cli(*(args + [image] + list(cmd)))
-        self.containers.append(name)
-        return name
-
-    def volume(self):
-        name = PREFIX + "vol-" + uuid.uuid4().hex[:8]
-        docker_cli("volume", "create", "--label", "owb-test=1", name)
-        self.volumes.append(name)
-        return name
-
-    def bind_dir(self):
-        d = tempfile.mkdtemp(prefix=PREFIX + "bind-")
-        os.chmod(d, 0o777)
-        self.dirs.append(d)
-        return d
-
-    def cleanup(self):
-        for c in self.containers:
-            docker_cli("rm", "-f", "-v", c, check=False)
-        for v in self.volumes:
-            docker_cli("volume", "rm", "-f", v, check=False)
-        for d in self.dirs:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def apps(client):
-    a = Apps(client)
-    yield a
-    a.cleanup()
-
-
-@pytest.fixture(scope="module")
-def on_volume(client, apps):
-    vol = apps.volume()
-    name = apps.run(mount="%s:/app/backend/data" % vol)
-    mountpoint = docker_cli("volume", "inspect", "-f", "{{.Mountpoint}}", vol).stdout.strip()
-    waited = wait_seeded(client, name, mountpoint)
-    print("[discovery] sample app on a named volume ready after %.1f s" % waited)
-    return name, vol, mountpoint
-
-
-def test_find_and_describe_named_volume(client, on_volume):
-    name, vol, mountpoint = on_volume
+def test_named_volume_found_described_and_inventoried(client, sample_app, tmp_path):
+    name = sample_app.name
+    mountpoint = docker_cli("volume", "inspect", "-f", "{{.Mountpoint}}", sample_app.volume).stdout.strip()
     assert name in [s["name"] for s in client.find()]
     assert [s["name"] for s in client.find(name=name)] == [name]
+    key = wait_key_file(client, name)
+    t0 = time.monotonic()
     d = _discovery.describe_container(client, name)
+    print("[discovery] describe_container: %.0f ms" % ((time.monotonic() - t0) * 1000))
     m = d["data_mount"]
-    assert (m["type"], m["name"], m["source"]) == ("volume", vol, mountpoint)
+    assert (m["type"], m["name"], m["source"]) == ("volume", sample_app.volume, mountpoint)
     assert m["persistent"] and not m["anonymous"] and d["data_dir"] == mountpoint
-    assert d["state"] == "running" and d["running"]
-    assert d["secret_key"]["file_exists"] is True
-    assert d["secret_key"]["file_path"] == "/app/backend/.webui_secret_key"
+    assert d["state"] == "running" and d["health"] == "healthy" and d["has_healthcheck"]
+    assert (d["app_version"], d["app_version_source"]) == ("0.12.4", "image_label")
+    assert d["secret_key"] == dict(d["secret_key"], env_set=False, file_exists=True, file_path=KEY_FILE, source="file")
     assert d["supported"] is True and d["reasons"] == []
     assert d["env"]["database"]["type"] == "sqlite" and d["env"]["vector_db"]["external"] is False
     assert not any("DATA LOSS RISK" in w for w in d["warnings"])
-    key = client.read_file(name, "/app/backend/.webui_secret_key")
-    assert key and key.strip().decode() not in json.dumps(d)
-    print("[discovery] app_version=%s (%s), image=%s" % (d["app_version"], d["app_version_source"], d["image"]))
+    assert key.strip().decode() not in json.dumps(d)
 
-
-def test_inventory_of_the_live_volume(client, on_volume):
-    name, vol, mountpoint = on_volume
     t0 = time.monotonic()
-    inv = _discovery.inspect_data_dir(mountpoint)
-    print("[discovery] inspect_data_dir on the live volume: %.1f ms" % ((time.monotonic() - t0) * 1000))
+    inv = _discovery.inspect_data_dir(mountpoint)      # live: the app keeps committing meanwhile
+    print("[discovery] inspect_data_dir on the live volume: %.0f ms" % ((time.monotonic() - t0) * 1000))
     assert inv["alembic_revision"] == EXPECTED["alembic_revision"]
     assert inv["journal_mode"] == "wal" and inv["chroma_journal_mode"] == "delete"
+    assert inv["webui_db"]["wal"]["present"] and inv["webui_db"]["shm"]["present"]
     assert inv["uploads"]["files"] >= len(EXPECTED["files"])
-    assert inv["vector_db"]["segment_count"] >= 9
+    assert inv["vector_db"]["segment_count"] == 9
 
-
-def test_read_file_running_paused_stopped(client, apps):
-    name = apps.run()
-    wait_seeded(client, name)
-    path = "/app/backend/.webui_secret_key"
-    t0 = time.monotonic()
-    while client.read_file(name, path) is None and time.monotonic() - t0 < 30:
-        time.sleep(0.2)
-    running = client.read_file(name, path)
-    assert running
-    client.pause(name)
-    try:
-        assert client.state(name)["status"] == "paused"
-        assert client.read_file(name, path) == running
-        assert client.read_file(name, "/no/such/file") is None
-    finally:
-        client.unpause(name)
-    client.stop(name, timeout=10)
-    assert client.state(name)["status"] == "exited"
-    assert client.read_file(name, path) == running
-    client.start(name)
-    res = client.wait_healthy(name, timeout=120)
-    print("[discovery] start -> %s after %.1f s" % (res["health"], res["seconds"]))
-
-
-def test_bind_mount(client, apps):
-    d = apps.bind_dir()
-    name = apps.run(mount="%s:/app/backend/data" % d)
-    wait_seeded(client, name, d)
-    desc = _discovery.describe_container(client, name)
-    assert desc["data_mount"]["type"] == "bind" and desc["data_mount"]["source"] == d
-    assert desc["persistent"] and desc["supported"]
-    inv = _discovery.inspect_data_dir(d)
-    assert inv["alembic_revision"] == EXPECTED["alembic_revision"]
-
-
-def test_no_volume_warns_loudly(client, apps, tmp_path):
-    name = apps.run()
-    wait_seeded(client, name)
-    d = _discovery.describe_container(client, name)
-    assert d["persistent"] is False
-    assert any(w.startswith("DATA LOSS RISK") for w in d["warnings"]), d["warnings"]
-    if d["data_mount"]["type"] == "none":       # no VOLUME in the image: the data is in the container layer
-        assert d["supported"] is False and d["data_dir"] is None
-    else:                                       # VOLUME in the image: an anonymous volume
-        assert d["data_mount"]["anonymous"] is True
-    res = run_module(tmp_path, container=name)
-    assert res.get("failed") is not True, res
-    assert any("DATA LOSS RISK" in w for w in res["discovery_warnings"])
-
-
-def test_module_on_the_named_volume(client, on_volume, tmp_path):
-    name, vol, mountpoint = on_volume
     res = run_module(tmp_path, container=name)
     assert res.get("failed") is not True, res
     assert res["changed"] is False
     inst = res["instances"][0]
     assert inst["name"] == name and inst["data_dir"] == mountpoint
     assert inst["inventory"]["alembic_revision"] == EXPECTED["alembic_revision"]
+    assert key.strip().decode() not in json.dumps(res)
     res = run_module(tmp_path, label="owb-test=1", _ansible_check_mode=True)
+    assert res.get("failed") is not True, res
+    assert name in [i["name"] for i in res["instances"]]
+    res = run_module(tmp_path)                          # no selector: every Open WebUI container
     assert res.get("failed") is not True, res
     assert name in [i["name"] for i in res["instances"]]
 
 
-def test_module_missing_container_lists_what_it_saw(client, on_volume, tmp_path):
-    name = on_volume[0]
+def test_read_file_running_paused_stopped(client, sample_app):
+    name = sample_app.name
+    running = wait_key_file(client, name)
+    client.pause(name)
+    try:
+        assert client.state(name)["status"] == "paused"
+        assert client.read_file(name, KEY_FILE) == running
+        assert client.read_file(name, "/no/such/file") is None
+    finally:
+        client.unpause(name)
+    t0 = time.monotonic()
+    client.stop(name, timeout=10)
+    print("[discovery] stop: %.1f s" % (time.monotonic() - t0))
+    assert client.state(name)["status"] == "exited"
+    assert client.read_file(name, KEY_FILE) == running
+    client.start(name)
+    res = client.wait_healthy(name, timeout=120)
+    print("[discovery] start -> %s after %.1f s" % (res["health"], res["seconds"]))
+    assert res["health"] == "healthy"
+
+
+def test_bind_mount(client, sample_app_bind):
+    d = _discovery.describe_container(client, sample_app_bind.name)
+    assert d["data_mount"]["type"] == "bind" and d["data_mount"]["source"] == sample_app_bind.data_dir
+    assert d["persistent"] and d["supported"]
+    inv = _discovery.inspect_data_dir(sample_app_bind.data_dir)
+    assert inv["alembic_revision"] == EXPECTED["alembic_revision"]
+
+
+def test_no_volume_warns_loudly(client, sample_app_factory, tmp_path):
+    app = sample_app_factory(mount=None)
+    d = _discovery.describe_container(client, app.name)
+    assert d["persistent"] is False
+    assert any(w.startswith("DATA LOSS RISK") for w in d["warnings"]), d["warnings"]
+    if d["data_mount"]["type"] == "none":       # no VOLUME in the image: the data is in the container layer
+        assert d["supported"] is False and d["data_dir"] is None
+        assert "container's writable layer" in d["reasons"][0]
+    else:                                       # VOLUME in the image: an anonymous volume
+        assert d["data_mount"]["anonymous"] is True
+    res = run_module(tmp_path, container=app.name)
+    assert res.get("failed") is not True, res
+    assert any("DATA LOSS RISK" in w for w in res["discovery_warnings"])
+
+
+def test_module_missing_container_lists_what_it_saw(sample_app, tmp_path):
     res = run_module(tmp_path, container="owbt-no-such-container")
     assert res["failed"] is True
-    assert "container owbt-no-such-container not found" in res["msg"] and name in res["msg"]
+    assert "container owbt-no-such-container not found" in res["msg"] and sample_app.name in res["msg"]
 
 
-def test_volume_without_openwebui_data_fails_clearly(client, apps, tmp_path):
-    vol = apps.volume()
-    name = apps.run(mount="%s:/app/backend/data" % vol, image=PLAIN_IMAGE, cmd=["sleep", "infinity"])
-    mountpoint = docker_cli("volume", "inspect", "-f", "{{.Mountpoint}}", vol).stdout.strip()
+def test_volume_without_openwebui_data_fails_clearly(client, sample_app_factory, tmp_path):
+    app = sample_app_factory(mount="volume", image=BASE_IMAGE, command=["sleep", "infinity"], wait=False)
     with pytest.raises(BackupError) as err:
-        _discovery.inspect_data_dir(mountpoint)
+        _discovery.inspect_data_dir(app.data_dir)
     assert "does not look like an Open WebUI data directory" in str(err.value)
-    res = run_module(tmp_path, container=name)
+    res = run_module(tmp_path, container=app.name)
     assert res["failed"] is True
     assert "does not look like an Open WebUI data directory" in res["msg"] and "Fix:" in res["msg"]
+
+
+def test_postgres_instance_is_reported_unsupported(client, sample_app_factory):
+    app = sample_app_factory(mount="volume", env={"DATABASE_URL": "postgresql://owui:pw-not-shown@127.0.0.1:1/owui"},
+                             wait=False)
+    d = _discovery.describe_container(client, app.name)
+    assert d["supported"] is False and "PostgreSQL" in d["reasons"][0]
+    assert "pw-not-shown" not in json.dumps(d)

@@ -8,7 +8,7 @@ A container is paused (or stopped) by a separate "backup" process that armed the
 then killed with SIGKILL (alone, or with its whole process group) and the container must be running again
 within a second. Also: the deadline case, disarm leaves the container alone, and the start case.
 
-Needs a Docker engine (skips without one) and local/owb-sampleapp:latest (fails without it: build it first).
+Containers come from the shared fixtures in tests/integration/conftest.py (they bring the test bed up).
 Timings are printed (-s).
 """
 
@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -30,9 +29,7 @@ import ansible_collections.sage_open_webui.backup as _collection
 
 pytestmark = [pytest.mark.docker]
 
-SAMPLE_IMAGE = os.environ.get("OWB_SAMPLE_IMAGE", "local/owb-sampleapp:latest")
 SYS_PATH_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_collection.__path__[0])))
-PREFIX = "owbt-safety-"
 
 
 def docker_cli(*args, check=True):
@@ -52,48 +49,21 @@ def wait_status(name, want, timeout):
     raise AssertionError("%s is %s, not %s, after %ss" % (name, status(name), want, timeout))
 
 
-def free_port():
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def client():
-    try:
-        c = DockerClient()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip("no Docker engine: %s" % exc)
-    if docker_cli("image", "inspect", SAMPLE_IMAGE, check=False).returncode != 0:
-        pytest.fail("image %s missing: build the sample app image first" % SAMPLE_IMAGE)
-    return c
-
-
-def run_app(*extra):
-    name = PREFIX + uuid.uuid4().hex[:8]
-    docker_cli(*(["run", "-d", "--name", name, "--network", "host", "-e", "PORT=%d" % free_port(),
-                  "--label", "owb-test=1"] + list(extra) + [SAMPLE_IMAGE]))
-    wait_status(name, "running", 30)
-    return name
+    return DockerClient()
 
 
 @pytest.fixture
-def app(client):
-    name = run_app()
-    yield name
-    docker_cli("rm", "-f", "-v", name, check=False)
+def app(sample_app_factory):
+    """A healthy sample app (no data mount needed here), from the shared fixtures in conftest.py."""
+    return sample_app_factory(mount=None).name
 
 
 @pytest.fixture
-def slow_stopping_app(client):
+def slow_stopping_app(sample_app_factory):
     """Ignores its stop signal: ``docker stop -t N`` takes N seconds, then SIGKILL."""
-    name = run_app("--stop-signal", "SIGWINCH")
-    yield name
-    docker_cli("rm", "-f", "-v", name, check=False)
+    return sample_app_factory(mount=None, stop_signal="SIGWINCH").name
 
 
 ARMER = r"""
