@@ -44,7 +44,7 @@ def data_dir(tmp_path):
     d = tmp_path / "data"
     d.mkdir()
     with tarfile.open(os.path.join(FIXTURE, "data.tar.gz")) as tar:
-        tar.extractall(str(d))
+        tar.extractall(str(d), **({"filter": "tar"} if hasattr(tarfile, "data_filter") else {}))
     return str(d)
 
 
