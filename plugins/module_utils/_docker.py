@@ -257,15 +257,19 @@ class DockerClient(object):
             found = [s for s in found if s["openwebui"]]
         return found
 
-    def seen(self):
-        """Short text listing every container (for error messages)."""
+    def seen(self, limit=15):
+        """Short text listing the containers (for error messages), Open WebUI-looking ones first."""
         try:
             items = self.list_containers()
         except Exception:  # pragma: no cover - only used to enrich an error
             return "(could not list containers)"
         if not items:
             return "no containers at all"
-        return ", ".join("%s (%s, %s)" % (s["name"], s["image"], s["state"]) for s in items)
+        items.sort(key=lambda s: (not s["openwebui"], s["name"]))     # Open WebUI-looking ones first
+        text = ", ".join("%s (%s, %s)" % (s["name"], s["image"], s["state"]) for s in items[:limit])
+        if len(items) > limit:
+            text += " and %d more ('docker ps -a')" % (len(items) - limit)
+        return text
 
     # -- inspect -----------------------------------------------------------------------------------
     def inspect(self, id_or_name):

@@ -267,6 +267,13 @@ def test_inspect_missing_names_what_was_seen():
     assert "container owui not found" in text and "Fix:" in text and "open-webui (" in text
 
 
+def test_seen_is_capped_and_lists_openwebui_first():
+    many = [container("%064d" % i, "zz-app-%02d" % i, image="nginx") for i in range(20)]
+    c, dummy = client_with(*(many + [container("f" * 64, "open-webui", mounts=[vol_mount()])]))
+    text = c.seen(limit=5)
+    assert text.startswith("open-webui (") and text.endswith("and 16 more ('docker ps -a')")
+
+
 def test_pause_unpause_idempotent_with_engine_500():
     c, api = client_with(container())
     c.pause("open-webui")
