@@ -4,11 +4,12 @@
 # 1. venv on the host with Debian's /usr/bin/python3 (the same path exists in the base image, and the
 #    venv's shebangs are absolute): pip install torch==2.13.0 (CPU wheel from PIP_FIND_LINKS) FIRST,
 #    then open-webui==0.12.4. Cached at $OWUI_VENV; reused when the installed versions match.
-# 2. docker build FROM local/owb-debian-systemd:bookworm with a context holding only the Dockerfile,
-#    the entrypoint, the health check and the venv (hard-linked into a staging dir, no copy).
+# 2. image = `docker import` of one tar stream (base image filesystem + the venv; the daemon writes it
+#    once), then `docker build` of Dockerfile on top (env, entrypoint, health check; tiny context).
+#    The classic builder's COPY of the venv took ~6 min here; this takes ~1-2 min.
 # Idempotent: skips everything when the tag for the current recipe hash exists.
 # Env: OWUI_VENV (default /opt/owb-openwebui-venv; the Dockerfile copies it to that same path),
-#      BASE_WAIT (seconds to wait for the base image, default 0), OWUI_KEEP_STAGING=1.
+#      BASE_WAIT (seconds to wait for the base image, default 0).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/../lib.sh"
@@ -90,7 +91,9 @@ main() {
   timeout 10 docker info >/dev/null 2>&1 || die "docker engine does not answer (run tests/testbed/docker.sh)"
   wait_base_image
   local base_id hash tag
-  base_id="$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
+  # the base's own recipe label (stable when the base is rebuilt from the same recipe), else its id
+  base_id="$(docker image inspect -f '{{index .Config.Labels "org.sage-open-webui.testbed.recipe"}}' "$BASE_IMAGE" 2>/dev/null || true)"
+  [ -n "$base_id" ] && [ "$base_id" != "<no value>" ] || base_id="$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
   hash="$(recipe_hash "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$HERE/build.sh" \
           "open-webui==$OWUI_VERSION" "torch==$TORCH_VERSION" "venv=$OWUI_VENV" "base=$base_id")"
   tag="$IMAGE_REPO:$OWUI_VERSION-$hash"
@@ -109,19 +112,32 @@ main() {
   fi
   build_venv
 
-  local stage="$STAGE_ROOT/ctx-$hash" t0
-  rm -rf "$stage"; mkdir -p "$stage"
-  cp "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$stage/"
-  printf '.dockerignore\n' >"$stage/.dockerignore"
-  # Hard links: no data copied, and nothing outside the venv enters the build context.
-  cp -al "$OWUI_VENV" "$stage/venv"
-  log "docker build $tag (context $(du -sh "$stage" | cut -f1))"
+  local stage="$STAGE_ROOT/ctx-$hash" rootfs_img="$IMAGE_REPO-rootfs:$OWUI_VERSION-$hash" t0 t1 cid
+  rm -rf "$stage"; mkdir -p "$stage/rootfs" "$stage/ctx"
+  cp "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$stage/ctx/"
   t0="$(now)"
-  # Classic builder: works with the docker.io 20.10 engine and any client, no BuildKit frontend to pull.
-  DOCKER_BUILDKIT=0 docker build --pull=false --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "RECIPE_HASH=$hash" \
-    -t "$tag" -t "$IMAGE_REPO:$OWUI_VERSION" "$stage" >&2
-  record "docker-build" "$(since "$t0")"
-  [ "${OWUI_KEEP_STAGING:-0}" = 1 ] || rm -rf "$stage"
+  # 1. the base image's filesystem (docker export of a created, never started container) ...
+  cid="$(docker create "$BASE_IMAGE" /bin/true)"
+  docker export "$cid" | tar -C "$stage/rootfs" -xp --numeric-owner -f -
+  docker rm -f "$cid" >/dev/null
+  [ -x "$stage/rootfs/usr/bin/python3" ] || die "base image $BASE_IMAGE has no /usr/bin/python3"
+  # ... plus the venv at its absolute path, as ONE tar stream that the daemon writes once
+  log "docker import $rootfs_img (base rootfs $(du -sh "$stage/rootfs" | cut -f1) + venv)"
+  (cd "$stage/rootfs" && tar --numeric-owner -cf - . -C / "${OWUI_VENV#/}") \
+    | docker import -m "owb: $BASE_IMAGE + $OWUI_VENV (open-webui==$OWUI_VERSION)" - "$rootfs_img" >/dev/null
+  t1="$(now)"
+  record "docker-import-rootfs+venv" "$(since "$t0")"
+  # 2. config + entrypoint on top (context: three small files; the classic builder works with the
+  #    docker.io 20.10 engine and any client, and has no BuildKit frontend to pull)
+  DOCKER_BUILDKIT=0 docker build --pull=false --build-arg "ROOTFS_IMAGE=$rootfs_img" --build-arg "RECIPE_HASH=$hash" \
+    -t "$tag" -t "$IMAGE_REPO:$OWUI_VERSION" "$stage/ctx" >&2
+  record "docker-build-config-layer" "$(since "$t1")"
+  record "docker-image-total" "$(since "$t0")"
+  rm -rf "$stage"
+  # drop images of older recipes (untag only if a container still uses them)
+  docker image ls --format '{{.Repository}}:{{.Tag}}' \
+    | grep -E "^($IMAGE_REPO|$IMAGE_REPO-rootfs):$OWUI_VERSION-[0-9a-f]{12}\$" \
+    | grep -v -e "^$tag\$" -e "^$rootfs_img\$" | xargs -r docker rmi >/dev/null 2>&1 || true
   log "built $tag ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}'))"
   echo "$tag"
 }
