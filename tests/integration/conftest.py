@@ -5,7 +5,7 @@
 """Fixtures for the integration tests: a real Docker engine, the sample Open WebUI app, an S3 endpoint.
 
 The test bed is brought up by the scripts in tests/testbed (docker.sh, base-image.sh, sampleapp-image.sh):
-the first test marked ``docker`` runs them (cached: a second run takes about a second). Nothing is skipped
+the first test marked ``docker`` runs them before any of its fixtures (cached: a second run takes about a second). Nothing is skipped
 silently: when the engine cannot be started or an image cannot be built, the test fails with the script's
 output and the command to run by hand.
 
@@ -91,10 +91,14 @@ def _run_script(name, *args, env=None, timeout=3600):
     return proc, time.monotonic() - t0
 
 
+def _script_error(what, proc):
+    return ("test bed: %s failed (exit %s).\n--- output ---\n%s\n%s\nFix: run `%s` by hand as root and read its "
+            "log under %s." % (what, proc.returncode, proc.stdout[-3000:], proc.stderr[-6000:],
+                               " ".join(proc.args[1:]), CACHE_DIR))
+
+
 def _fail_script(what, proc):
-    pytest.fail("test bed: %s failed (exit %s).\n--- output ---\n%s\n%s\nFix: run `%s` by hand as root and "
-                "read its log under %s." % (what, proc.returncode, proc.stdout[-3000:], proc.stderr[-6000:],
-                                             " ".join(proc.args[1:]), CACHE_DIR), pytrace=False)
+    pytest.fail(_script_error(what, proc), pytrace=False)
 
 
 def read_max_seq(db_path):
@@ -227,31 +231,44 @@ def wait_healthy(container, timeout=60):
 # session fixtures
 
 
-@pytest.fixture(scope="session")
-def testbed():
-    """Docker engine answering + base image + sample app image (scripts are idempotent and cached)."""
+_BED = {}
+
+
+def ensure_testbed():
+    """Bring the bed up once per session (docker engine, base image, sample app image); fail clearly otherwise."""
+    if "error" in _BED:
+        pytest.fail(_BED["error"], pytrace=False)
+    if "info" in _BED:
+        return _BED["info"]
     info = {"repo": REPO, "cache_dir": CACHE_DIR, "base_image": BASE_IMAGE, "sample_image": SAMPLE_IMAGE,
             "timings": {}}
-    if os.environ.get("OWB_TESTBED_SETUP", "1") == "0":
-        return info
-    if os.geteuid() != 0:
-        pytest.fail("test bed: the integration tests need root (dockerd, apt-get, debootstrap). Fix: run them as root.",
-                    pytrace=False)
-    for label, script in (("docker engine", "docker.sh"), ("base image", "base-image.sh"),
-                          ("sample app image", "sampleapp-image.sh")):
-        proc, took = _run_script(script)
-        if proc.returncode != 0:
-            _fail_script("%s (tests/testbed/%s)" % (label, script), proc)
-        info["timings"][label] = round(took, 2)
-    sys.stderr.write("[testbed] up: %s\n" % ", ".join("%s %.1fs" % kv for kv in info["timings"].items()))
+    if os.environ.get("OWB_TESTBED_SETUP", "1") != "0":
+        if os.geteuid() != 0:
+            _BED["error"] = ("test bed: the integration tests need root (dockerd, apt-get, debootstrap). "
+                             "Fix: run them as root.")
+            pytest.fail(_BED["error"], pytrace=False)
+        for label, script in (("docker engine", "docker.sh"), ("base image", "base-image.sh"),
+                              ("sample app image", "sampleapp-image.sh")):
+            proc, took = _run_script(script)
+            if proc.returncode != 0:
+                _BED["error"] = _script_error("%s (tests/testbed/%s)" % (label, script), proc)
+                pytest.fail(_BED["error"], pytrace=False)
+            info["timings"][label] = round(took, 2)
+        sys.stderr.write("\n[testbed] up: %s\n" % ", ".join("%s %.1fs" % kv for kv in info["timings"].items()))
+    _BED["info"] = info
     return info
 
 
-@pytest.fixture(autouse=True)
-def _testbed_for_docker_tests(request):
-    """Tests marked ``docker`` get the bed brought up first (before their module fixtures need an image)."""
-    if request.node.get_closest_marker("docker") is not None:
-        request.getfixturevalue("testbed")
+def pytest_runtest_setup(item):
+    """Tests marked ``docker`` get the bed before any of their fixtures (module-scoped ones too) run."""
+    if item.get_closest_marker("docker") is not None:
+        ensure_testbed()
+
+
+@pytest.fixture(scope="session")
+def testbed():
+    """dict(repo, cache_dir, base_image, sample_image, timings) once the bed is up."""
+    return ensure_testbed()
 
 
 @pytest.fixture(scope="session")
