@@ -374,7 +374,7 @@ def image_migrations(docker, container_id=None, image=None, path=None):
         for cand in _migration_candidates(env.get("PATH"), path):
             if not docker.path_exists(container_id, cand):
                 continue
-            stream, _ = api.get_archive(container_id, cand)
+            stream = api.get_archive(container_id, cand)[0]
             files = _tar_py_files(b"".join(stream))
             parsed = parse_migrations(files)
             if parsed["revisions"]:
@@ -752,8 +752,8 @@ def prepare(job, source, docker, clock, warnings, deep=True):
             if not any(_selected(x, [p]) for x in listed) and p == "webui.db":
                 problems.append("missing: webui.db (not in the manifest)")
     if problems:
-        raise BackupError("snapshot %s failed verification: %s%s" % (sid, "; ".join(problems[:5]),
-                                                                      " (+%d more)" % (len(problems) - 5) if len(problems) > 5 else ""),
+        more = " (+%d more)" % (len(problems) - 5) if len(problems) > 5 else ""
+        raise BackupError("snapshot %s failed verification: %s%s" % (sid, "; ".join(problems[:5]), more),
                           "nothing was changed (the app was not stopped); restore another snapshot (snapshot_info lists them)",
                           snapshot_id=sid, problems=problems[:50])
     clock.note("snapshot %s verified (%d ms)" % (sid, clock.ms(t)))
@@ -1040,7 +1040,9 @@ def _guidance(job, target, snap_path, key_plan, app_version=None):
 
 def _run_hook(cmd, data_dir, sid):
     env = dict(os.environ, OWB_DATA_DIR=data_dir, OWB_SNAPSHOT=sid)
-    res = subprocess.run(cmd, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    # plain Python (no AnsibleModule here): the module's run_command is not available
+    res = subprocess.run(cmd, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # pylint: disable=ansible-bad-function
+                         timeout=600, check=False)
     if res.returncode != 0:
         raise BackupError("pre-start command %r failed (exit %d): %s" % (cmd, res.returncode, res.stdout.decode("utf-8", "replace")[-300:]),
                           "fix the command")
@@ -1068,7 +1070,8 @@ def _preview(job, target, sid, snap_path, manifest, alembic, key_plan, warnings,
         would.append("create volume %s" % job["volume"])
     if target.get("container_id") and target["running"]:
         would.append("stop %s" % target["container"])
-    would.append("move the current %s of %s aside (kept %s h)" % (", ".join(job["components"]), target["data_dir"] or job["volume"], job["rollback_keep_hours"]))
+    would.append("move the current %s of %s aside (kept %s h)"
+                 % (", ".join(job["components"]), target["data_dir"] or job["volume"], job["rollback_keep_hours"]))
     would.append("put %d files (%s) in place" % (len(files), human_bytes(sum(e["size"] for e in files))))
     would.append("secret key: %s" % key_plan["message"])
     if target.get("container_id") or (job["image"] and job["container"]):
@@ -1112,7 +1115,7 @@ def check_restored(data_dir, manifest):
             continue
         p = os.path.join(data_dir, rel)
         try:
-            _, digest = _files.sha256_file(p)
+            digest = _files.sha256_file(p)[1]
         except OSError:
             digest = None
         facts["uploads"]["checked"] += 1

@@ -27,7 +27,7 @@ description:
     the given ones) into I(scratch), runs C(PRAGMA integrity_check) on both databases, compares row counts and
     upload hashes with the manifest, boots the image on it when available and records the restore time (RTO).
 author:
-  - sage_open_webui.backup contributors
+  - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
 attributes:
@@ -142,7 +142,9 @@ options:
     type: bool
     default: true
   pre_start_commands:
-    description: Shell commands run after the data is in place and before the start (C(OWB_DATA_DIR), C(OWB_SNAPSHOT) set); a failure puts the previous data back.
+    description:
+      - Shell commands run after the data is in place and before the start (C(OWB_DATA_DIR), C(OWB_SNAPSHOT) set).
+      - A failure puts the previous data back.
     type: list
     elements: str
     default: []
@@ -352,10 +354,12 @@ def run_drill(p, check_mode):
         except BackupError as e:
             drills.append({"host": host, "instance": inst, "ok": False, "problems": [str(e)], "rto_s": None})
     failed = [d for d in drills if not d["ok"]]
-    summary = "; ".join("%s/%s %s: %s, RTO %ss%s" % (d["host"], d["instance"], d.get("snapshot_id", "-"),
-                                                      "ok" if d["ok"] else "FAILED", d.get("rto_s"),
-                                                      ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else "")
-                        for d in drills)
+    lines = []
+    for d in drills:
+        booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""
+        lines.append("%s/%s %s: %s, RTO %ss%s" % (d["host"], d["instance"], d.get("snapshot_id", "-"),
+                                                  "ok" if d["ok"] else "FAILED", d.get("rto_s"), booted))
+    summary = "; ".join(lines)
     return {"changed": False, "drills": drills, "failed": len(failed), "summary": summary, "warnings": []}
 
 

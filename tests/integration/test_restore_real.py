@@ -344,8 +344,8 @@ def test_9_drill_boots_the_image(world, expected, tmp_path):
                           "image": IMAGE, "boot": "always", "health_timeout": 240})
     assert res["ok"], res["problems"]
     assert res["booted_image"] == IMAGE and res["boot_to_healthy_s"] > 0
-    assert res["databases"]["webui.db"]["row_counts"] == {k: v for k, v in expected["table_row_counts"].items()
-                                                            if k in res["databases"]["webui.db"]["row_counts"]}
+    got = res["databases"]["webui.db"]["row_counts"]
+    assert got and got == {k: v for k, v in expected["table_row_counts"].items() if k in got}
     _record("drill_rto_s", res["rto_s"])
     _record("drill_boot_to_healthy_s", res["boot_to_healthy_s"])
 
@@ -354,7 +354,7 @@ def test_10_playbooks(world, tmp_path):
     """restore.yml (check mode, then for real) and verify.yml through ansible-playbook."""
     venv = os.path.dirname(sys.executable)
     coll = os.path.abspath(_restore.__file__)
-    for _ in range(6):  # .../ansible_collections/sage_open_webui/backup/plugins/module_utils/_restore.py
+    for _level in range(6):  # .../ansible_collections/sage_open_webui/backup/plugins/module_utils/_restore.py
         coll = os.path.dirname(coll)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=coll)
     base = [os.path.join(venv, "ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -362,16 +362,16 @@ def test_10_playbooks(world, tmp_path):
     rvars = ["-e", "restore_repository=%s" % world["repo"], "-e", "restore_host=h1", "-e", "restore_instance=owui",
              "-e", "restore_container=%s" % world["a"].container.name]
     pb = os.path.join(oc.REPO_ROOT, "playbooks")
-    r = subprocess.run(base + rvars + ["--check", os.path.join(pb, "restore.yml")], env=env, capture_output=True, text=True)
+    r = subprocess.run(base + rvars + ["--check", os.path.join(pb, "restore.yml")], env=env, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "would restore" in r.stdout
     t = time.monotonic()
-    r = subprocess.run(base + rvars + [os.path.join(pb, "restore.yml")], env=env, capture_output=True, text=True)
+    r = subprocess.run(base + rvars + [os.path.join(pb, "restore.yml")], env=env, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     _record("playbook_restore_s", time.monotonic() - t)
     assert "healthy after" in r.stdout
     r = subprocess.run(base + ["-e", "verify_repository=%s" % world["repo"], "-e", "verify_scratch=%s" % tmp_path,
                                "-e", "verify_image=%s" % IMAGE, "-e", "verify_boot=always",
-                               os.path.join(pb, "verify.yml")], env=env, capture_output=True, text=True)
+                               os.path.join(pb, "verify.yml")], env=env, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "h1/owui" in r.stdout and "ok, RTO" in r.stdout
