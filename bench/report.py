@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Render bench results (dicts from bench.py) as Markdown. Only measured numbers; a missing number is shown as
+"not measured" with the reason."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from gen import human
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def s(x, nd=2):
+    return "—" if x is None else ("%.*f s" % (nd, x))
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    return "%.2f×" % (a / b)
+
+
+def ok(flag):
+    return "**PASS**" if flag else "**FAIL**"
+
+
+def _row(rows, tool, phase=None):
+    for r in rows:
+        if r["tool"] == tool and (phase is None or r.get("phase") == phase):
+            return r
+    return None
+
+
+def acceptance(res):
+    """[(target, measured, verdict)] for one run."""
+    out = []
+    sec = res["sections"]
+    snap = (sec.get("snapshot") or {}).get("rows")
+    if snap:
+        e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
+        cp1 = _row(snap, "cp -a", "first")
+        if e1 and cp1 and e1.get("ok"):
+            out.append(("first snapshot ≤ 1.2 × `cp -a`", "%s vs %s = %s" % (s(e1["seconds"]), s(cp1["seconds"]), ratio(e1["seconds"], cp1["seconds"])),
+                        ok(e1["seconds"] <= 1.2 * cp1["seconds"])))
+        if e1 and e2 and e2.get("ok") and e2.get("totals"):
+            total = e2["totals"]["bytes"]
+            limit = e2["db_bytes"] + 0.01 * total
+            nb = e2["totals"]["new_bytes"]
+            out.append(("no-change snapshot writes ≤ the two databases + 1 % (new bytes)",
+                        "%s new (engine totals.new_bytes; %s measured written) vs limit %s (databases %s + 1 %% of %s)" % (
+                            human(nb), human(e2["written"]), human(limit), human(e2["db_bytes"]), human(total)),
+                        ok(nb <= limit)))
+            out.append(("no-change snapshot ≤ 40 % of the first snapshot's time",
+                        "%s vs %s = %.0f %%" % (s(e2["seconds"]), s(e1["seconds"]), 100.0 * e2["seconds"] / e1["seconds"]),
+                        ok(e2["seconds"] <= 0.4 * e1["seconds"])))
+    fr = sec.get("freeze")
+    if fr:
+        pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
+        if pz:
+            out.append(("pause freeze ≤ 0.5 s", "max %s over %d runs (%s)" % (s(max(pz), 3), len(pz), ", ".join("%.3f" % x for x in pz)),
+                        ok(max(pz) <= 0.5)))
+        cz = [c for c in fr["cold"] if c.get("ok")]
+        if cz:
+            ex = [c["extra"] for c in cz]
+            out.append(("cold adds ≤ 2 s to the app's own stop + start",
+                        "max %s over %d runs (downtime − engine-measured app stop − app start: %s)" % (
+                            s(max(ex), 3), len(ex), ", ".join("%.3f" % x for x in ex)),
+                        ok(max(ex) <= 2.0)))
+            rs = [r["total"] for r in fr["restart"]]
+            if rs:
+                worst = max(c["timing_ms"]["downtime"] / 1000.0 for c in cz) - min(rs)
+                out.append(("cold adds ≤ 2 s (cross-check: cold downtime − separately measured stop + start)",
+                            "max cold downtime − min measured restart = %s" % s(worst, 3), ok(worst <= 2.0)))
+    return out
+
+
+def growth(all_res):
+    """Freeze/extra downtime per data-set size (reference vs large, small if present)."""
+    rows = []
+    for r in all_res:
+        fr = r["sections"].get("freeze")
+        if not fr:
+            continue
+        pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
+        ex = [c["extra"] for c in fr["cold"] if c.get("ok")]
+        up = r["dataset"].get("uploads/", {}).get("bytes")
+        rows.append((r["size"], up, max(pz) if pz else None, max(ex) if ex else None, r.get("started")))
+    return rows
+
+
+def machine_md(m):
+    t = m.get("tools", {})
+    return "\n".join([
+        "| | |", "|---|---|",
+        "| CPU | %s, %d cores |" % (m["cpu"], m["cores"]),
+        "| RAM | %.1f GiB |" % m["mem_gib"],
+        "| OS / kernel | %s / %s |" % (m["os"], m["kernel"]),
+        "| file system (data volume and targets) | %s%s |" % (m["fs"], ", same file system" if m.get("same_fs") else ", different file systems"),
+        "| disk, measured | %d MB/s sequential write (dd, fdatasync), %d MB/s sequential read (cold cache) |" % (m["disk_write_mb_s"], m["disk_read_mb_s"]),
+        "| Python (engine) | %s |" % m["python"],
+        "| tools | %s |" % "; ".join("%s: %s" % (k, v) for k, v in t.items()),
+    ])
+
+
+def dataset_md(res):
+    d = res["dataset"]
+    lines = ["| part | files | bytes |", "|---|---:|---:|"]
+    for k in ("webui.db", "vector_db/", "uploads/", "cache/"):
+        if k in d:
+            lines.append("| `%s` | %d | %s |" % (k, d[k]["files"], human(d[k]["bytes"])))
+    lines.append("| `webui.db-wal` at start | | %s |" % human(d.get("webui.db-wal", {}).get("bytes", 0)))
+    lines.append("| **total** | %d | %s |" % (d["total"]["files"], human(d["total"]["bytes"])))
+    return "\n".join(lines)
+
+
+def run_md(res):
+    """The body of one run."""
+    L = []
+    sec = res["sections"]
+    m = res["machine"]
+    g = res.get("generation", {})
+    L.append("Run `%s` started %s, finished %s, wall time %.0f s (data set generated in %.1f s). Page cache: %s." % (
+        res["size"], res["started"], res.get("finished"), res["wall_seconds"], g.get("seconds", 0),
+        "dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every measured operation" if res["cache_mode"] == "cold"
+        else "drop_caches not permitted: the data set was read once before every operation (all warm)"))
+    L.append("")
+    L.append("### Machine\n")
+    L.append(machine_md(m))
+    L.append("\n### Data set (measured after the app started)\n")
+    L.append(dataset_md(res))
+    app = res.get("app", {})
+    w0, w1 = app.get("writer", {}), app.get("writer_end", {})
+    if "seq" in w0 and "seq" in w1:
+        L.append("\nThe sample app (`%s`, container `%s`, volume holding the data set) committed chats %d → %d during the run "
+                 "(a chat every 50 ms, an upload every 10th chat), %s write errors." % (app["image"], app["container"], w0["seq"], w1["seq"], w1.get("errors")))
+
+    acc = acceptance(res)
+    if acc:
+        L.append("\n### Acceptance targets\n")
+        L.append("| target | measured | verdict |\n|---|---|---|")
+        for a, b, c in acc:
+            L.append("| %s | %s | %s |" % (a, b, c))
+
+    snap = (sec.get("snapshot") or {}).get("rows")
+    if snap:
+        L.append("\n### Snapshots: first and no-change, engine vs file-copy tools\n")
+        L.append("Engine: `_snapshot.run` in `pause` mode on the running app (pins webui.db, copies vector_db while "
+                 "paused, hashes everything, verifies, publishes; unchanged files are hard links). cp -a has no "
+                 "incremental mode: its second run is another full copy. rsync -a runs again into the same target; "
+                 "--link-dest makes a new directory linked against the first. rclone sync and restic run again against the "
+                 "same target/repository. *written* = bytes the process wrote to the file system (rusage).\n")
+        L.append("| tool | first | written | no-change | written | engine ÷ tool (first) | engine ÷ tool (no-change) |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
+        tools = []
+        for r in snap:
+            if r["tool"] not in tools:
+                tools.append(r["tool"])
+        for t in tools:
+            a, b = _row(snap, t, "first"), _row(snap, t, "no-change")
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                t, s(a and a["seconds"]), human(a["written"]) if a else "—", s(b and b["seconds"]), human(b["written"]) if b else "—",
+                "—" if t.startswith("engine") else ratio(e1 and e1["seconds"], a and a["seconds"]),
+                "—" if t.startswith("engine") else ratio(e2 and e2["seconds"], b and b["seconds"])))
+        for r in (e1, e2):
+            if r and r.get("timing_ms"):
+                tm = r["timing_ms"]
+                L.append("\nEngine %s: %s files, %s, %s new, %s linked files; timing_ms %s." % (
+                    r["phase"], r["totals"]["files"], human(r["totals"]["bytes"]), human(r["totals"]["new_bytes"]),
+                    r["totals"]["linked_files"], json.dumps(tm)))
+            elif r:
+                L.append("\nEngine %s failed: %s" % (r["phase"], r.get("error")))
+
+    sq = sec.get("sqlite")
+    if sq:
+        L.append("\n### SQLite copy of the live webui.db (%s)\n" % human(sq["db_bytes"]))
+        L.append("%s. Engine rows include its integrity check (quick_check), fsync and sha256; *copy* is the copy step alone.\n" % sq["note"])
+        L.append("| method | time | copy step | written | result | engine backup_api ÷ this |\n|---|---:|---:|---:|---|---:|")
+        base = _row(sq["rows"], "engine backup_api")
+        for r in sq["rows"]:
+            res_txt = ("ok, " + str(r.get("integrity"))) if r.get("ok") else ("did not finish within the time limit" if r.get("timed_out") else "failed: %s" % (r.get("error") or "rc"))
+            L.append("| %s | %s | %s | %s | %s | %s |" % (r["tool"], s(r["seconds"]), s(r["copy_ms"] / 1000.0) if r.get("copy_ms") is not None else "—",
+                                                       human(r["written"]), res_txt,
+                                                       "—" if r is base or not r.get("ok") else ratio(base and base["seconds"], r["seconds"])))
+
+    fr = sec.get("freeze")
+    if fr:
+        L.append("\n### Freeze and downtime (app container running, data set in its volume)\n")
+        L.append("All stop/start/health waits use the same Docker calls and criterion as the engine (`docker stop -t 10`, "
+                 "`docker start`, Docker health = healthy; the sample image's healthcheck runs every 2 s). *Extra* = downtime − "
+                 "app stop − app start, i.e. what the backup itself adds while the app is down.\n")
+        L.append("| approach | app unavailable | app stop | app start → healthy | extra (backup while down) | engine ÷ this (unavailable) |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for r in fr["restart"]:
+            L.append("| app's own stop + start (no backup) | %s | %s | %s | — | |" % (s(r["total"]), s(r["stop"]), s(r["start"])))
+        pz = [p for p in fr["pause"] if p.get("ok")]
+        cz = [c for c in fr["cold"] if c.get("ok")]
+        for p in fr["pause"]:
+            if p.get("ok"):
+                L.append("| engine pause (frozen, not stopped) | %s | — | — | %s | |" % (s(p["timing_ms"]["freeze"] / 1000.0, 3), s(p["timing_ms"]["freeze"] / 1000.0, 3)))
+            else:
+                L.append("| engine pause | failed: %s | | | | |" % p.get("error"))
+        for c in fr["cold"]:
+            if c.get("ok"):
+                tm = c["timing_ms"]
+                L.append("| engine cold | %s | %s | %s | %s | |" % (s(tm["downtime"] / 1000.0), s(tm["app_stop"] / 1000.0), s(tm["app_start"] / 1000.0), s(c["extra"], 3)))
+            else:
+                L.append("| engine cold | failed: %s | | | | |" % c.get("error"))
+        best_cold = min((c["timing_ms"]["downtime"] / 1000.0 for c in cz), default=None)
+        best_pause = min((p["timing_ms"]["freeze"] / 1000.0 for p in pz), default=None)
+        for r in fr["stopped"]:
+            L.append("| %s | %s | %s | %s | %s (copy %s, %s written) | cold %s, pause %s |" % (
+                r["tool"], s(r["downtime"]), s(r["app_stop"]), s(r["app_start"]), s(r["extra"]), s(r["copy"]), human(r["written"]),
+                ratio(best_cold, r["downtime"]), ratio(best_pause, r["downtime"])))
+        if fr.get("tar_gz_bytes"):
+            L.append("\ntar.gz archive size: %s." % human(fr["tar_gz_bytes"]))
+
+    la = sec.get("latency")
+    if la:
+        n, h = la["none"], la["hot"]
+        L.append("\n### Write latency of a concurrent writer (p50 / p99)\n")
+        L.append("A host process commits a chat + 2 messages every %d ms into webui.db with Open WebUI's pragmas "
+                 "(WAL, synchronous=NORMAL, busy_timeout 5 s) and times each `BEGIN IMMEDIATE … COMMIT`; the sample app "
+                 "keeps writing too. *Hot backup* = a full engine snapshot in `hot` mode (new repository) running meanwhile "
+                 "(%s, %s).\n" % (la["interval_ms"], s(la["backup_seconds"]), "ok" if la["backup_ok"] else "FAILED: %s" % la.get("backup_error")))
+        L.append("| phase | commits | errors | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|")
+        for name, d in (("no backup", n), ("during hot backup", h)):
+            L.append("| %s | %d | %d | %.2f ms | %.2f ms | %.1f ms |" % (name, d["n"], d["errors"], d["p50"], d["p99"], d["max"]))
+        L.append("| **ratio (hot ÷ none)** | | | %s | %s | %s |" % (ratio(h["p50"], n["p50"]), ratio(h["p99"], n["p99"]), ratio(h["max"], n["max"])))
+
+    rs = sec.get("restore")
+    if rs:
+        L.append("\n### Restore (snapshot %s into an empty directory)\n" % rs["snapshot"])
+        L.append("| method | time | written | result |\n|---|---:|---:|---|")
+        raw = rs["rows"][0]
+        for r in rs["rows"]:
+            if r.get("missing"):
+                L.append("| %s | not measured | | slot: %s |" % (r["tool"], r.get("error")))
+            else:
+                L.append("| %s | %s | %s | %s |" % (r["tool"], s(r["seconds"]), human(r["written"]),
+                                                   ("ok" + ("; %s ÷ raw copy" % ratio(r["seconds"], raw["seconds"]) if r is not raw else "")) if r["ok"] else "failed: %s" % r.get("error")))
+        L.append("\nThe engine restore (`_restore.run`, `start: false`, `alembic_check: skip` — no container) verifies the "
+                 "snapshot and hashes every byte again while staging; the raw copy does neither.")
+
+    oh = sec.get("offhost")
+    if oh:
+        L.append("\n### Off-host targets (slot)\n")
+        L.append("| method | target | time | result |\n|---|---|---:|---|")
+        for r in oh["rows"]:
+            L.append("| %s | %s | %s | %s |" % (r["tool"], r.get("target"), s(r.get("seconds")), "not measured: " + r["error"] if r.get("missing") else ("ok" if r.get("ok") else "failed")))
+        L.append("\nSet `BENCH_RCLONE_REMOTE=<remote:path>` to time `rclone copy` to an endpoint; when the engine gains an "
+                 "upload step, `sec_offhost` in bench/bench.py times it against the same endpoint and the row joins this table.")
+    if res.get("notes"):
+        L.append("\nNotes: " + " ".join(res["notes"]))
+    return "\n".join(L)
+
+
+def ratio_summary(res):
+    """The one-glance ratio table."""
+    sec = res["sections"]
+    L = ["| engine | against | ratio (lower is better) |", "|---|---|---:|"]
+    snap = (sec.get("snapshot") or {}).get("rows") or []
+    e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
+    for t in ("cp -a", "rsync -a", "rsync -a --link-dest", "rclone sync", "restic backup"):
+        a, b = _row(snap, t, "first"), _row(snap, t, "no-change")
+        if a and e1:
+            L.append("| first snapshot time | %s | %s |" % (t, ratio(e1["seconds"], a["seconds"])))
+        if b and e2:
+            L.append("| no-change snapshot time | %s | %s |" % (t, ratio(e2["seconds"], b["seconds"])))
+    sq = sec.get("sqlite")
+    if sq:
+        base = _row(sq["rows"], "engine backup_api")
+        for r in sq["rows"]:
+            if r is not base and not r["tool"].startswith("engine"):
+                L.append("| webui.db copy (backup_api) | %s | %s |" % (r["tool"], ratio(base["seconds"], r["seconds"]) if r.get("ok") else "baseline did not finish"))
+    fr = sec.get("freeze")
+    if fr:
+        pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
+        cz = [c["timing_ms"]["downtime"] / 1000.0 for c in fr["cold"] if c.get("ok")]
+        for r in fr["stopped"]:
+            if pz:
+                L.append("| pause freeze (max) | %s downtime | %s |" % (r["tool"], ratio(max(pz), r["downtime"])))
+            if cz:
+                L.append("| cold downtime (max) | %s downtime | %s |" % (r["tool"], ratio(max(cz), r["downtime"])))
+        if cz and fr["restart"]:
+            L.append("| cold downtime (max) | app's own stop + start (min) | %s |" % ratio(max(cz), min(r["total"] for r in fr["restart"])))
+    la = sec.get("latency")
+    if la:
+        L.append("| writer p50 during hot backup | no backup | %s |" % ratio(la["hot"]["p50"], la["none"]["p50"]))
+        L.append("| writer p99 during hot backup | no backup | %s |" % ratio(la["hot"]["p99"], la["none"]["p99"]))
+    rs = sec.get("restore")
+    if rs and len(rs["rows"]) > 1 and rs["rows"][1].get("ok"):
+        L.append("| restore time | cp -a of the snapshot | %s |" % ratio(rs["rows"][1]["seconds"], rs["rows"][0]["seconds"]))
+    elif rs:
+        L.append("| restore time | cp -a of the snapshot | not measured (slot) |")
+    L.append("| upload to an off-host target | rclone copy to the same endpoint | not measured (slot) |")
+    return "\n".join(L)
+
+
+def write(path, res):
+    """Write the report. docs/BENCHMARKS.md gets every committed run (bench/reports/*.json), reference first."""
+    runs = [res]
+    if os.path.abspath(path).endswith(os.path.join("docs", "BENCHMARKS.md")):
+        runs = []
+        for p in sorted(glob.glob(os.path.join(HERE, "reports", "*.json"))):
+            with open(p) as f:
+                runs.append(json.load(f))
+        order = {"reference": 0, "large": 1, "small": 2}
+        runs.sort(key=lambda r: order.get(r["size"], 9))
+        if not any(r["started"] == res["started"] for r in runs):
+            runs.insert(0, res)
+    L = ["# Benchmarks",
+         "",
+         "<!-- Generated by `bench/run` (bench/bench.py + bench/report.py) from measured numbers; do not edit by hand. "
+         "Raw numbers: bench/reports/<size>.json. -->",
+         "",
+         "`bench/run [--size small|reference|large] [--sections ...]` (as root, Debian 12) installs rsync, rclone, restic, "
+         "sqlite3 and python3-docker, starts Docker and the sample app image (tests/testbed), generates the data set into a "
+         "Docker volume used by the running sample app, measures the engine and the tools side by side in the same run, "
+         "and rewrites this page (`small` writes bench/results/small.md instead). Ratios are engine ÷ baseline: below 1 "
+         "means the engine is faster.",
+         ""]
+    main = runs[0]
+    L.append("## Ratios (%s run)\n" % main["size"])
+    L.append(ratio_summary(main))
+    gr = growth(runs)
+    L.append("\n## Does the freeze grow with uploads?\n")
+    L.append("| run | uploads | pause freeze (max) | cold extra (max) | started |\n|---|---:|---:|---:|---|")
+    for size, up, pz, ex, st in gr:
+        L.append("| %s | %s | %s | %s | %s |" % (size, human(up or 0), s(pz, 3), s(ex, 3), st))
+    if not any(g[0] == "large" for g in gr):
+        L.append("\nThe 8 GB (`large`) run has not been recorded yet: `bench/run --size large --sections freeze` adds it here.")
+    for r in runs:
+        L.append("\n## Run: %s\n" % r["size"])
+        L.append(run_md(r))
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
