@@ -63,7 +63,10 @@ main() {
     fi
     sleep 1
   done
-  tail -n 30 "$DOCKERD_LOG" >&2 || true
+  tail -n 10 "$DOCKERD_LOG" >&2 || true
+  if [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    die "dockerd (pid $(cat /var/run/docker.pid)) runs but \`docker info\` did not answer within ${DOCKER_WAIT}s (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}); see $DOCKERD_LOG"
+  fi
   die "docker engine did not answer within ${DOCKER_WAIT}s; see $DOCKERD_LOG"
 }
 
