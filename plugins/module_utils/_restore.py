@@ -1223,7 +1223,7 @@ def drill(job, docker=None):
             boot = job.get("boot", "auto")
             booted_image = None
             if not problems and boot != "never" and image:
-                docker = docker or _docker(job)
+                docker = docker or _docker({"docker_host": job.get("docker_host") or DEFAULTS["docker_host"]})
                 have = True
                 try:
                     docker.api.inspect_image(image)
