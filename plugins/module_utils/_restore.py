@@ -502,10 +502,23 @@ def plan_names(data_dir, staging, components, preserve, hidden_prefix=None):
     if "all" in components:
         for p in preserve or []:
             p = _manifest.safe_relpath(p.strip("/"))
+            if _has_link(data_dir, p):
+                continue  # never carry over anything reached through a link (it could point out of the data dir)
             if os.path.lexists(os.path.join(data_dir, p)) and not os.path.lexists(os.path.join(staging, p)):
                 keep.append(p)
     scope = None if "all" in components else sorted(names)
     return {"aside": aside, "move_in": move_in, "preserve": keep, "scope": scope}
+
+
+def _has_link(root, rel):
+    cur = root
+    for part in rel.split("/"):
+        cur = os.path.join(cur, part)
+        if os.path.islink(cur):
+            return True
+        if not os.path.lexists(cur):
+            return False
+    return False
 
 
 def swap(data_dir, staging, rollback, plan):

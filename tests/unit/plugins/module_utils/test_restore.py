@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tarfile
 
@@ -255,6 +256,19 @@ def test_preserve_keeps_model_cache(env):
     res = _restore.run(_job(env))
     assert res["preserved"] == ["cache/embedding/models"]
     assert open(os.path.join(models, "m.bin"), "rb").read() == b"model"
+
+
+def test_preserve_never_follows_a_link_out_of_the_data_dir(env, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "embedding" / "models").mkdir(parents=True)
+    (outside / "embedding" / "models" / "precious.bin").write_bytes(b"keep me here")
+    shutil.rmtree(os.path.join(env["data"], "cache"))
+    os.symlink(str(outside), os.path.join(env["data"], "cache"))
+    res = _restore.run(_job(env))
+    assert res["preserved"] == []
+    assert (outside / "embedding" / "models" / "precious.bin").read_bytes() == b"keep me here"
+    assert not os.path.islink(os.path.join(env["data"], "cache"))  # the restored cache/ is a real directory
+    assert os.path.islink(os.path.join(res["rollback_path"], "cache"))  # the link itself was moved aside
 
 
 def test_rollback_dirs_are_pruned(env):
