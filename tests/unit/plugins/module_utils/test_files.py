@@ -213,6 +213,20 @@ def test_walk_exclude_user_pattern(tree):
     assert "uploads/a_b.txt" in got
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: _files.walk stats entries after listing the directory and lets "
+                                        "FileNotFoundError escape (_files.py:79) when one vanishes in between, e.g. a "
+                                        "webui.db-journal of a DELETE-mode database: the hot backup dies")
+def test_walk_survives_vanishing_entry(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"a")
+    (root / "webui.db-journal").write_bytes(b"j")  # exists while SQLite commits, deleted right after
+    it = _files.walk(str(root), skip=_files.ALWAYS_SKIP)
+    assert next(it)[0] == "a.txt"  # the directory is listed now
+    os.unlink(str(root / "webui.db-journal"))
+    assert list(it) == []  # a vanished (and anyway skipped) entry is not an error
+
+
 def test_walk_reports_symlinks_without_following(tree):
     kinds = {rel: kind for rel, kind, _ in _files.walk(tree)}
     assert kinds["uploads/link"] == "symlink"
