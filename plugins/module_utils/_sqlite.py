@@ -250,12 +250,16 @@ def _remove_db_files(path):
 def inspect_copy(path, integrity="quick", tables=None):
     """Integrity check, page facts, row counts and alembic revision of a finished copy.
 
-    The copy is ours, so it is opened read-write: a hot journal from a crash-consistent raw copy is rolled
-    back, and the -wal/-shm that SQLite creates are checkpointed and removed on close.
+    The copy is ours, so it is opened read-write and switched to rollback-journal mode: a copied -wal is
+    folded in, a hot journal from a crash-consistent raw copy is rolled back, and no -wal/-shm remain.
     """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         try:
+            # Store copies in rollback-journal mode: opening a WAL-flagged file, even read-only, creates
+            # -wal/-shm beside it (a snapshot must stay exactly what its manifest says). This folds a copied
+            # -wal in and rolls back a hot journal. Open WebUI turns WAL on again when it connects.
+            conn.execute("PRAGMA journal_mode=DELETE").fetchone()
             if integrity == "none":
                 result = "skipped"
             else:

@@ -1,0 +1,216 @@
+"""Snapshots of a real container on a real Docker engine, with the sample app writing all the time.
+
+Each test asserts an effect that would be absent if the feature broke: rows committed before the snapshot
+are in it, the container runs afterwards, the freeze is short, a killed run leaves the app running and
+nothing half-published, the next run succeeds.
+"""
+
+import os
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from engine import ansible_playbook, max_writer_seq, snapshot_proc, snapshots, wait_for
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+
+pytestmark = [pytest.mark.docker]
+
+
+def _check_snapshot(path, committed_before):
+    db = os.path.join(path, "data", "webui.db")
+    conn = sqlite3.connect("file:%s?mode=ro&immutable=1" % db, uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    top, seqs = max_writer_seq(db)
+    missing = set(range(1, committed_before + 1)) - seqs
+    assert not missing, "rows committed before the snapshot began are missing: %s" % sorted(missing)[:10]
+    manifest = _manifest.load(path)
+    assert _manifest.verify(path, manifest, deep=True) == []
+    return top, manifest
+
+
+@pytest.mark.parametrize("mode", ["hot", "pause", "cold"])
+def test_snapshot_modes_consistent_and_app_keeps_running(sample_app, tmp_path, mode):
+    app = sample_app
+    app.wait_seq(10)
+    repo = str(tmp_path / "repo")
+    before = app.max_seq()
+    res = _snapshot.run({"container": app.name, "repository": repo, "host": "t", "mode": mode})
+    assert res["mode"] == mode
+    top, manifest = _check_snapshot(res["path"], before)
+    assert top >= before
+    # the secret key came from the container layer, not the volume
+    assert res["secret_key"] == manifest["secret_key"]
+    assert res["secret_key"]["captured"] and res["secret_key"]["source"] == "file"
+    key_path = os.path.join(res["path"], "secret", "webui_secret_key")
+    assert oct(os.stat(key_path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(key_path)).st_mode & 0o777) == "0o700"
+    assert open(key_path).read().strip() == app.exec(["cat", "/app/backend/.webui_secret_key"]).strip()
+    assert not os.path.exists(os.path.join(app.data_dir, ".webui_secret_key"))
+    # the app runs and keeps writing after the snapshot
+    assert app.status() == "running"
+    app.wait_seq(app.max_seq())
+    t = res["timing_ms"]
+    if mode == "pause":
+        assert 0 < t["freeze"] < 500, t
+        assert t["downtime"] == 0
+    if mode == "cold":
+        assert t["downtime"] - t["app_stop"] - t["app_start"] <= 2000, t
+        assert app.health() == "healthy"
+    assert res["uploads_check"]["missing"] == []
+    assert res["databases"]["vector_db/chroma.sqlite3"]["integrity"] == "ok"
+
+
+def test_bind_mount_and_second_snapshot_links(sample_app_bind, tmp_path):
+    app = sample_app_bind
+    app.wait_seq(5)
+    repo = str(tmp_path / "repo")
+    first = _snapshot.run({"container": app.name, "repository": repo, "host": "t"})
+    second = _snapshot.run({"container": app.name, "repository": repo, "host": "t"})
+    assert first["mode"] == second["mode"] == "pause"
+    assert second["previous"] == first["snapshot_id"]
+    dbs = second["databases"]["webui.db"]["bytes"] + second["databases"]["vector_db/chroma.sqlite3"]["bytes"]
+    # uploads written between the two snapshots are new too; they are small (a few hundred bytes each)
+    assert second["totals"]["new_bytes"] <= dbs * 1.01 + 64 * 1024
+    assert second["totals"]["linked_files"] >= first["totals"]["files"] - 20
+    # an unchanged fixture upload is the same inode in both snapshots
+    up = sorted(f for f in os.listdir(os.path.join(first["path"], "data", "uploads")) if not f.startswith("writer"))[0]
+    a = os.stat(os.path.join(first["path"], "data", "uploads", up))
+    b = os.stat(os.path.join(second["path"], "data", "uploads", up))
+    assert a.st_ino == b.st_ino
+
+
+def test_delete_journal_database(sample_app_factory, tmp_path):
+    app = sample_app_factory(env={"DATABASE_ENABLE_SQLITE_WAL": "false"})
+    app.wait_seq(10)
+    assert app.writer()["journal_mode"] == "delete"
+    repo = str(tmp_path / "repo")
+    for mode in ("hot", "pause"):
+        before = app.max_seq()
+        res = _snapshot.run({"container": app.name, "repository": repo, "host": "t", "mode": mode})
+        _check_snapshot(res["path"], before)
+        assert res["databases"]["webui.db"]["journal_mode"] == "delete"
+    assert app.writer()["errors"] == 0
+
+
+@pytest.mark.parametrize("mode,point", [("pause", "frozen"), ("cold", "frozen"), ("pause", "thawed"),
+                                        ("pause", "before_publish"), ("pause", "manifest_written")])
+def test_kill9_leaves_app_running_and_nothing_half_published(sample_app, tmp_path, mode, point):
+    app = sample_app
+    repo = str(tmp_path / "repo")
+    job = {"container": app.name, "repository": repo, "host": "t", "mode": mode}
+    rc, out, err = snapshot_proc(job, failpoints="%s=kill" % point)
+    assert rc == -9, (rc, out, err[-2000:])
+    # the safety net (or our own resume before the kill point) brings the app back
+    assert wait_for(lambda: app.status() == "running", timeout=15), app.status()
+    app.wait_seq(app.max_seq(), timeout=30)
+    inst = os.path.join(repo, "t", app.name)
+    assert snapshots(inst) == [], "a killed run published %s" % snapshots(inst)
+    # the next run succeeds, cleans the leftovers and publishes a verified snapshot
+    rc, out, err = snapshot_proc(job)
+    assert rc == 0 and out["ok"], (rc, out, err[-2000:])
+    assert [n for n in os.listdir(inst) if n.startswith(".tmp-")] == []
+    assert len(snapshots(inst)) == 1
+    assert app.status() == "running"
+
+
+def test_safety_net_unpauses_when_freeze_outlives_deadline(sample_app, tmp_path):
+    """A run stuck inside the freeze (sleep) is resumed by the watchdog at its deadline, not left frozen."""
+    app = sample_app
+    job = {"container": app.name, "repository": str(tmp_path / "repo"), "host": "t", "mode": "pause",
+           "freeze_timeout": 1.0}
+    t0 = time.monotonic()
+    rc, out, err = snapshot_proc(job, failpoints="frozen=sleep:4")
+    # the container was unpaused by the watchdog after ~1 s while the run slept
+    assert app.status() == "running"
+    assert time.monotonic() - t0 >= 4
+    assert rc == 0, (out, err[-1500:])
+
+
+def test_check_mode_changes_nothing(sample_app, tmp_path):
+    app = sample_app
+    repo = str(tmp_path / "repo")
+    res = _snapshot.run({"container": app.name, "repository": repo, "host": "t", "mode": "cold"}, check_mode=True)
+    assert res["snapshot_id"] is None and "stop" in res["would"]
+    assert not os.path.exists(repo)
+    assert app.status() == "running"
+    # started once: never stopped by the check run
+    assert app.reload()["RestartCount"] == 0
+
+
+def test_playbook_backup_twice_and_check(sample_app, tmp_path, docker_client):
+    app = sample_app
+    repo = str(tmp_path / "repo")
+    ev = {"backup_container": app.name, "backup_repository": repo, "backup_keep_last": 1, "backup_keep_daily": 0,
+          "backup_keep_weekly": 0, "backup_keep_monthly": 0}
+    p = ansible_playbook("playbooks/backup.yml", ev, check=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    assert "check mode: would snapshot" in p.stdout
+    assert not os.path.exists(os.path.join(repo))
+    for _ in range(2):
+        p = ansible_playbook("playbooks/backup.yml", ev)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+        assert "verification: verified" in p.stdout
+    inst = os.path.join(repo, os.uname().nodename.split(".")[0], app.name)
+    # keep_last=1: the first snapshot was pruned after the second was verified
+    assert len(snapshots(inst)) == 1
+    assert app.status() == "running"
+    # the very same container (the always block starts/unpauses, it never recreates)
+    assert docker_client.containers.get(app.name).id == app.id
+
+
+def test_bad_input_missing_container(docker_client, tmp_path):
+    with pytest.raises(BackupError) as e:
+        _snapshot.run({"container": "no-such-owui", "repository": str(tmp_path / "r")})
+    assert "no-such-owui" in str(e.value) and "not found" in str(e.value)
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_bad_input_volume_without_openwebui_data(docker_client, tmp_path):
+    vol = docker_client.volumes.create("owbt-empty-%d" % os.getpid())
+    c = docker_client.containers.run("local/owb-debian-systemd:bookworm", ["sleep", "300"], detach=True,
+                                     volumes={vol.name: {"bind": "/app/backend/data", "mode": "rw"}},
+                                     name="owbt-notowui-%d" % os.getpid(), network_mode="host")
+    try:
+        with pytest.raises(BackupError) as e:
+            _snapshot.run({"container": c.name, "repository": str(tmp_path / "r")})
+        assert "does not look like an Open WebUI data directory" in str(e.value)
+        c.reload()
+        assert c.status == "running"
+    finally:
+        c.remove(force=True)
+        vol.remove(force=True)
+
+
+def test_bad_input_destination_inside_source(sample_app):
+    with pytest.raises(BackupError) as e:
+        _snapshot.run({"container": sample_app.name, "repository": os.path.join(sample_app.data_dir, "backups")})
+    assert "inside the data directory" in str(e.value)
+    assert not os.path.exists(os.path.join(sample_app.data_dir, "backups"))
+
+
+def test_bad_input_destination_full(sample_app, tmp_path):
+    """A 50 MB tmpfs repository: clear message, nothing published, the app running."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=50m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail("cannot mount a tmpfs for the disk-full test: %s" % r.stderr)
+    try:
+        # fill most of it so the snapshot (about 25 MB) cannot fit
+        with open(mnt / "ballast", "wb") as f:
+            f.write(b"\0" * (40 << 20))
+        with pytest.raises(BackupError) as e:
+            _snapshot.run({"container": sample_app.name, "repository": str(mnt / "repo"), "host": "t"})
+        assert "no space left" in str(e.value)
+        inst = mnt / "repo" / "t" / sample_app.name
+        assert snapshots(str(inst)) == []
+        assert [n for n in os.listdir(inst) if n.startswith(".tmp-")] == []
+        assert sample_app.status() == "running"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
