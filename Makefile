@@ -99,9 +99,13 @@ molecule: venv collection ## molecule test --all (needs dockerd and the base ima
 	@if [ -x tests/testbed/base-image.sh ]; then tests/testbed/base-image.sh; fi
 	molecule test --all $(MOLECULE_ARGS)
 
-changelog: venv ## Regenerate CHANGELOG.md from changelogs/fragments (antsibull-changelog)
-	antsibull-changelog lint
-	antsibull-changelog generate
+changelog: venv ## Lint changelogs/fragments and regenerate CHANGELOG.md (antsibull-changelog)
+	@# antsibull-changelog finds the modules through an ansible_collections tree: use the sanity copy.
+	dest="$$(SANITY_SYNC_ONLY=1 ANSIBLE_TEST=$(VENV)/bin/ansible-test tests/sanity/run.sh)"; \
+	cd "$$dest" && antsibull-changelog lint && \
+	ANSIBLE_COLLECTIONS_PATH="$(ROOT)/.cache/ansible-test" antsibull-changelog generate --refresh-plugins --refresh-fragments && \
+	cp changelogs/changelog.yaml "$(ROOT)/changelogs/changelog.yaml" && cp CHANGELOG.md "$(ROOT)/CHANGELOG.md"
+	@echo "Release: add changelogs/fragments/*.yml, then in the copy: antsibull-changelog release --version X.Y.Z"
 
 clean: ## Remove build artefacts and test output (keeps .venv)
 	rm -rf $(COLLECTIONS) $(ROOT)/.cache/build $(ROOT)/.cache/ansible-test $(ROOT)/tests/output

@@ -10,7 +10,8 @@
 # is put at the cache path it looks for first.
 #
 # Env: ANSIBLE_TEST (default: ansible-test on PATH), SANITY_PYTHONS (e.g. "3.12"; default: every
-# version ansible-test supports that is installed), SANITY_ARGS (extra args, e.g. "--test pylint").
+# version ansible-test supports that is installed), SANITY_ARGS (extra args, e.g. "--test pylint"),
+# SANITY_SYNC_ONLY=1 (only refresh the copy and print its path; `make changelog` uses it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -58,6 +59,7 @@ if [ -d "$DEST/tests" ]; then find "$DEST/tests" -mindepth 1 -maxdepth 1 ! -name
 # list files through the outer repository and see none. It lists tracked + untracked files.
 [ -d "$DEST/.git" ] || git -C "$DEST" init -q
 printf '/tests/output/\n' >"$DEST/.git/info/exclude"
+if [ -n "${SANITY_SYNC_ONLY:-}" ]; then echo "$DEST"; exit 0; fi
 
 # 4. Run: every test on the controller's Python (the venv's), then the multi-version tests
 #    (compile, import: module code runs on the managed hosts) on each other Python found.
