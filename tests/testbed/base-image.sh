@@ -147,8 +147,13 @@ remove_rootfs() {
   rm -rf --one-file-system "$1"
 }
 
+# .deb cache outside the work tree: survives fresh clones on the same machine (a rebuild then downloads nothing)
+DEB_CACHE="${DEBOOTSTRAP_CACHE:-/var/cache/owb-testbed/debootstrap-$SUITE}"
+
 run_debootstrap() {
-  debootstrap --variant=minbase --include="$1" "$SUITE" "$2" "$MIRROR" >"$CACHE_DIR/debootstrap-$HASH.log" 2>&1
+  mkdir -p "$DEB_CACHE"
+  debootstrap --variant=minbase --cache-dir="$DEB_CACHE" --include="$1" "$SUITE" "$2" "$MIRROR" \
+    >"$CACHE_DIR/debootstrap-$HASH.log" 2>&1
 }
 
 # The cache key: what goes into the image (not log wording or helper code).
