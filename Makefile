@@ -19,6 +19,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# ansible-lint runs offline (no Galaxy): it finds this collection in .collections (make collection).
 
 PYTEST_ARGS   ?=
 MOLECULE_ARGS ?=
@@ -79,7 +80,7 @@ testbed: ## Start the test bed (dockerd, images, S3 endpoint): tests/testbed/up.
 test: lint sanity unit integration molecule ## Run every test suite (exits non-zero on any failure)
 	@echo "make test: all suites passed"
 
-lint: venv ## yamllint + ansible-lint (production profile)
+lint: venv collection ## yamllint + ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --offline
 
