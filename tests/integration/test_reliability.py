@@ -450,7 +450,7 @@ def test_disk_full_at_random_points(sample_app, tmp_path):
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=120m", "tmpfs", str(mnt)], capture_output=True, text=True)
     assert r.returncode == 0, "cannot mount a tmpfs: %s" % r.stderr
     repo = str(mnt / "repo")
-    job = {"container": app.name, "repository": repo, "host": HOST, "mode": "pause", "freeze_timeout": 3.0}
+    job = {"container": app.name, "repository": repo, "host": HOST, "mode": "hot"}
     rows = []
     try:
         rc, out, err, _ = run_child("snapshot", job)
@@ -464,10 +464,11 @@ def test_disk_full_at_random_points(sample_app, tmp_path):
             ballast = mnt / "ballast"
             with open(ballast, "wb") as f:
                 f.write(b"\0" * max(0, free - leave))
-            ctx = "seed %d trial %d free %d" % (SEED, i, shutil.disk_usage(str(mnt)).free)
+            ctx = "seed %d trial %d free %d (snapshot %d bytes)" % (SEED, i, shutil.disk_usage(str(mnt)).free, full_bytes)
             rc, out, err, _ = run_child("snapshot", job)
             enospc = rc != 0
             rows.append({"how": "fill", "killed": False, "enospc": enospc})
+            sys.stderr.write("[disk_full] %s -> %s\n" % (ctx, (out or {}).get("msg", "published")))
             assert rc in (0, 2), "%s: crashed instead of a clear message: rc %s\n%s" % (ctx, rc, err[-3000:])
             if enospc:
                 assert "no space left" in out["msg"].lower(), "%s: %s" % (ctx, out["msg"])
