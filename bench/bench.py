@@ -46,12 +46,19 @@ PORT = int(os.environ.get("BENCH_PORT", "18631"))
 HOST = "bench"
 INSTANCE = "owb"
 RESTIC_PASSWORD = "bench-only-not-a-secret"
+ENGINE_ALL = "engine (pause, all files)"
+ENGINE_DEFAULT = "engine (pause, default excludes)"
 SECTIONS = ("snapshot", "sqlite", "freeze", "latency", "restore", "offhost")
 
 
 def log(msg):
     sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
     sys.stderr.flush()
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def pct(values, p):
@@ -74,6 +81,7 @@ class Bench(object):
         self.docker = None
         self.data_dir = None
         self.cache_mode = None
+        self.loads = []
 
     # ------------------------------------------------------------------ plumbing
     def drop_caches(self):
@@ -106,6 +114,8 @@ class Bench(object):
             e.update(env)
         out = tempfile.TemporaryFile()
         err = tempfile.TemporaryFile()
+        load1 = loadavg()
+        self.loads.append(load1)
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=e, shell=shell, start_new_session=True)
         timed_out = False
@@ -126,7 +136,7 @@ class Bench(object):
         err.seek(0)
         o = out.read().decode(errors="replace")
         er = err.read().decode(errors="replace")
-        r = {"seconds": round(secs, 3), "rc": p.returncode, "written": ru.ru_oublock * 512,
+        r = {"seconds": round(secs, 3), "rc": p.returncode, "written": ru.ru_oublock * 512, "load1": load1,
              "cpu": round(ru.ru_utime + ru.ru_stime, 2), "timed_out": timed_out}
         if p.returncode != 0 or timed_out:
             r["stderr"] = er[-800:]
@@ -262,25 +272,44 @@ class Bench(object):
 
         def add(tool, phase, r, **extra):
             row = {"tool": tool, "phase": phase, "seconds": r["seconds"], "written": r["written"], "cpu": r["cpu"],
-                   "rc": r["rc"]}
+                   "rc": r["rc"], "load1": r.get("load1")}
+            if r.get("stderr"):
+                row["stderr"] = r["stderr"][-400:]
             row.update(extra)
             rows.append(row)
             log("  %-28s %-9s %7.2f s  written %s" % (tool, phase, r["seconds"], gen.human(r["written"])))
             return row
 
-        repo = os.path.join(self.work, "engine-repo")
-        self.rm(repo)
-        self.engine_repo = repo
-        for phase in ("first", "no-change"):
+        def snap(label, repo, phase, **kw):
             dbs = self.db_sizes()
-            r = self.engine("snapshot", self.job(repo, "pause"))
+            r = self.engine("snapshot", self.job(repo, "pause", **kw))
             e = r.get("engine") or {}
-            add("engine (pause)", phase, r, ok=r["ok"], error=r.get("error"), totals=e.get("totals"), timing_ms=e.get("timing_ms"),
-                db_bytes=dbs, warnings=len(e.get("warnings", [])))
-        # cp -a: no incremental mode, the second run is another full copy
-        add("cp -a", "first", self.tool(["cp", "-a", D, os.path.join(W, "cp1")]))
+            return add(label, phase, r, ok=r["ok"], error=r.get("error"), totals=e.get("totals"), timing_ms=e.get("timing_ms"),
+                       db_bytes=dbs, warnings=e.get("warnings", []), events=e.get("events"))
+
+        # The acceptance pair, interleaved and repeated: engine with every file (exclude: [], the same bytes cp -a
+        # copies) vs cp -a. The repository of the last repetition is kept for the no-change runs and later sections.
+        repo = os.path.join(self.work, "engine-repo")
+        self.engine_repo = repo
+        for i in range(self.args.repeat_first):
+            self.rm(repo)
+            snap(ENGINE_ALL, repo, "first", exclude=[])
+            add("cp -a", "first", self.tool(["cp", "-a", D, os.path.join(W, "cp1")]))
+            self.rm(os.path.join(W, "cp1"))
+        for i in range(self.args.repeat_first):
+            snap(ENGINE_ALL, repo, "no-change", exclude=[])
+        # cp -a has no incremental mode: its second run is another full copy
         add("cp -a", "no-change", self.tool(["cp", "-a", D, os.path.join(W, "cp2")]))
-        self.rm(os.path.join(W, "cp1"), os.path.join(W, "cp2"))
+        self.rm(os.path.join(W, "cp2"))
+        # durable copy: the engine syncs its snapshot before publishing (syncfs); cp -a alone leaves dirty pages
+        add("cp -a; sync -f", "first", self.tool("cp -a %s %s && sync -f %s" % (D, os.path.join(W, "cps"), os.path.join(W, "cps")), shell=True))
+        self.rm(os.path.join(W, "cps"))
+        # the engine's defaults: re-downloadable model caches (cache/embedding/models, whisper, tiktoken) excluded
+        repo_d = os.path.join(self.work, "engine-repo-default")
+        self.rm(repo_d)
+        snap(ENGINE_DEFAULT, repo_d, "first")
+        snap(ENGINE_DEFAULT, repo_d, "no-change")
+        self.rm(repo_d)
         # rsync -a (first also serves as the --link-dest base), then --link-dest into a new dir, then in place
         r1 = self.tool(["rsync", "-a", D + "/", os.path.join(W, "rs1") + "/"])
         add("rsync -a", "first", r1)
@@ -351,14 +380,14 @@ class Bench(object):
         start_s = time.monotonic() - t2
         return {"stop": round(stop_s, 3), "start": round(start_s, 3), "total": round(stop_s + start_s, 3)}
 
-    def stopped_copy(self, label, cmd, shell=False):
+    def stopped_copy(self, label, cmd, shell=False, timeout=None):
         """docker stop; <cmd>; docker start; wait healthy — the downtime is all of it."""
         d = self.dockerc()
         self.drop_caches()
         t = time.monotonic()
         d.stop(CONTAINER, timeout=10)
         stop_s = time.monotonic() - t
-        r = self.tool(cmd, cold=False, shell=shell)
+        r = self.tool(cmd, cold=False, shell=shell, timeout=timeout)
         t2 = time.monotonic()
         d.start(CONTAINER)
         d.wait_healthy(CONTAINER, timeout=180)
@@ -366,7 +395,7 @@ class Bench(object):
         down = time.monotonic() - t
         row = {"tool": label, "downtime": round(down, 3), "app_stop": round(stop_s, 3), "app_start": round(start_s, 3),
                "copy": r["seconds"], "written": r["written"], "rc": r["rc"],
-               "extra": round(down - stop_s - start_s, 3)}
+               "extra": round(down - stop_s - start_s, 3), "timed_out": r["timed_out"], "load1": r["load1"]}
         log("  %-34s downtime %6.2f s (stop %.2f, copy %.2f, start %.2f)" % (label, down, stop_s, r["seconds"], start_s))
         return row
 
@@ -384,24 +413,30 @@ class Bench(object):
             r = self.engine("snapshot", self.job(repo, "pause"))
             e = r.get("engine") or {}
             tm = e.get("timing_ms") or {}
-            out["pause"].append({"ok": r["ok"], "error": r.get("error"), "seconds": r["seconds"], "timing_ms": tm, "totals": e.get("totals")})
+            out["pause"].append({"ok": r["ok"], "error": r.get("error"), "seconds": r["seconds"], "timing_ms": tm, "totals": e.get("totals"),
+                                 "events": e.get("events"), "load1": r["load1"]})
             log("  engine pause: freeze %s ms, total %.2f s" % (tm.get("freeze"), r["seconds"]))
         for _ in range(self.args.repeat_cold):
             r = self.engine("snapshot", self.job(repo, "cold"))
             e = r.get("engine") or {}
             tm = e.get("timing_ms") or {}
-            row = {"ok": r["ok"], "error": r.get("error"), "seconds": r["seconds"], "timing_ms": tm}
+            row = {"ok": r["ok"], "error": r.get("error"), "seconds": r["seconds"], "timing_ms": tm, "events": e.get("events"),
+                   "load1": r["load1"]}
             if tm:
                 row["extra"] = (tm["downtime"] - tm["app_stop"] - tm["app_start"]) / 1000.0
             out["cold"].append(row)
             log("  engine cold: downtime %s ms (stop %s, start %s)" % (tm.get("downtime"), tm.get("app_stop"), tm.get("app_start")))
+        if self.args.engine_only:
+            self.res["sections"]["freeze"] = out
+            return
         g = os.path.join(W, "guide")
         out["stopped"].append(self.stopped_copy("guide: stop; rsync -a (full); start", ["rsync", "-a", D + "/", g + "/"]))
         out["stopped"].append(self.stopped_copy("guide: stop; rsync -a (incremental); start", ["rsync", "-a", D + "/", g + "/"]))
         self.rm(g)
         out["stopped"].append(self.stopped_copy("stop; cp -a; start", ["cp", "-a", D, os.path.join(W, "cpa")]))
         self.rm(os.path.join(W, "cpa"))
-        out["stopped"].append(self.stopped_copy("stop; tar czf; start", ["tar", "-czf", os.path.join(W, "owb.tar.gz"), "-C", D, "."]))
+        out["stopped"].append(self.stopped_copy("stop; tar czf; start", ["tar", "-czf", os.path.join(W, "owb.tar.gz"), "-C", D, "."],
+                                                timeout=self.args.tar_timeout))
         out["tar_gz_bytes"] = os.path.getsize(os.path.join(W, "owb.tar.gz")) if os.path.exists(os.path.join(W, "owb.tar.gz")) else None
         self.rm(os.path.join(W, "owb.tar.gz"))
         self.res["sections"]["freeze"] = out
@@ -495,6 +530,7 @@ class Bench(object):
             self.res["sections"][s]["section_seconds"] = round(time.monotonic() - ts, 1)
         self.res["app"]["writer_end"] = self.writer_state()
         self.res["wall_seconds"] = round(time.monotonic() - t0, 1)
+        self.res["load1"] = {"min": min(self.loads), "median": statistics.median(self.loads), "max": max(self.loads)} if self.loads else None
         self.res["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         if not self.args.keep:
             self.teardown()
@@ -513,7 +549,10 @@ def main(argv=None):
     ap.add_argument("--repeat-restart", type=int, default=2)
     ap.add_argument("--lat-interval", type=float, default=0.02)
     ap.add_argument("--lat-seconds", type=float, default=10.0)
-    ap.add_argument("--cli-timeout", type=float, default=60.0)
+    ap.add_argument("--cli-timeout", type=float, default=60.0, help="limit for sqlite3 .backup / VACUUM INTO")
+    ap.add_argument("--tar-timeout", type=float, default=480.0, help="limit for the tar czf cold archive")
+    ap.add_argument("--repeat-first", type=int, default=2, help="repetitions of the engine-first / cp -a pair")
+    ap.add_argument("--engine-only", action="store_true", help="freeze section: skip the stop-during-copy baselines")
     ap.add_argument("--doc", default=None, help="write the Markdown report here (default: docs/BENCHMARKS.md for "
                                                  "reference/large, bench/results/<size>.md for small)")
     args = ap.parse_args(argv)

@@ -49,7 +49,6 @@ def main():
         if kind == "snapshot":
             from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
             res = _snapshot.run(arg)
-            res.pop("events", None) if not arg.get("_keep_events") else None
         elif kind == "sqlite":
             from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
             res = _sqlite.backup(arg["src"], arg["dest"], method=arg["method"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import statistics
 
 from gen import human
 
@@ -30,11 +31,46 @@ def ok(flag):
     return "**PASS**" if flag else "**FAIL**"
 
 
+ENGINE_ALL = "engine (pause, all files)"
+ENGINE_DEFAULT = "engine (pause, default excludes)"
+
+
+def _good(r):
+    return r.get("rc") in (0, None) and r.get("ok") is not False
+
+
+def _rows(rows, tool, phase=None):
+    return [r for r in rows if (r["tool"] == tool or (tool == ENGINE_ALL and r["tool"] == "engine (pause)"))
+            and (phase is None or r.get("phase") == phase)]
+
+
 def _row(rows, tool, phase=None):
-    for r in rows:
-        if r["tool"] == tool and (phase is None or r.get("phase") == phase):
-            return r
-    return None
+    """The fastest successful run of a tool/phase (repetitions: min is the least disturbed by other load);
+    a failed run when none succeeded."""
+    rs = _rows(rows, tool, phase)
+    good = [r for r in rs if _good(r)]
+    if good:
+        return min(good, key=lambda r: r["seconds"])
+    return rs[0] if rs else None
+
+
+def _all(rows, tool, phase):
+    rs = _rows(rows, tool, phase)
+    return ", ".join("%.2f" % r["seconds"] for r in rs)
+
+
+def pause_freezes(res):
+    """Every pause-mode snapshot of the run: (label, seconds)."""
+    out = []
+    snap = (res["sections"].get("snapshot") or {}).get("rows") or []
+    for r in snap:
+        if r["tool"].startswith("engine") and r.get("ok") and r.get("timing_ms"):
+            out.append(("%s %s" % (r["tool"].replace("engine ", ""), r["phase"]), r["timing_ms"]["freeze"] / 1000.0))
+    fr = res["sections"].get("freeze") or {}
+    for p in fr.get("pause", []):
+        if p.get("ok"):
+            out.append(("freeze section", p["timing_ms"]["freeze"] / 1000.0))
+    return out
 
 
 def acceptance(res):
@@ -43,28 +79,40 @@ def acceptance(res):
     sec = res["sections"]
     snap = (sec.get("snapshot") or {}).get("rows")
     if snap:
-        e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
+        e1, e2 = _row(snap, ENGINE_ALL, "first"), _row(snap, ENGINE_ALL, "no-change")
         cp1 = _row(snap, "cp -a", "first")
         if e1 and cp1 and e1.get("ok"):
-            out.append(("first snapshot ≤ 1.2 × `cp -a`", "%s vs %s = %s" % (s(e1["seconds"]), s(cp1["seconds"]), ratio(e1["seconds"], cp1["seconds"])),
+            out.append(("first snapshot ≤ 1.2 × `cp -a` (engine with every file, i.e. the same bytes; fastest of each)",
+                        "%s vs %s = %s (runs: engine %s s; cp -a %s s)" % (
+                            s(e1["seconds"]), s(cp1["seconds"]), ratio(e1["seconds"], cp1["seconds"]),
+                            _all(snap, ENGINE_ALL, "first"), _all(snap, "cp -a", "first")),
                         ok(e1["seconds"] <= 1.2 * cp1["seconds"])))
-        if e1 and e2 and e2.get("ok") and e2.get("totals"):
-            total = e2["totals"]["bytes"]
-            limit = e2["db_bytes"] + 0.01 * total
-            nb = e2["totals"]["new_bytes"]
+        cps = _row(snap, "cp -a; sync -f", "first")
+        if e1 and cps and e1.get("ok"):
+            out.append(("(context) first snapshot vs a durable `cp -a; sync -f`", "%s vs %s = %s" % (
+                s(e1["seconds"]), s(cps["seconds"]), ratio(e1["seconds"], cps["seconds"])), "info"))
+        nc = [r for r in _rows(snap, ENGINE_ALL, "no-change") if r.get("ok") and r.get("totals")]
+        if e1 and nc:
+            worst = max(nc, key=lambda r: r["totals"]["new_bytes"] - r["db_bytes"])
+            total = worst["totals"]["bytes"]
+            limit = worst["db_bytes"] + 0.01 * total
+            nb = worst["totals"]["new_bytes"]
             out.append(("no-change snapshot writes ≤ the two databases + 1 % (new bytes)",
-                        "%s new (engine totals.new_bytes; %s measured written) vs limit %s (databases %s + 1 %% of %s)" % (
-                            human(nb), human(e2["written"]), human(limit), human(e2["db_bytes"]), human(total)),
+                        "worst of %d: %s new (totals.new_bytes; %s written per rusage) vs limit %s (databases %s + 1 %% of %s)" % (
+                            len(nc), human(nb), human(worst["written"]), human(limit), human(worst["db_bytes"]), human(total)),
                         ok(nb <= limit)))
-            out.append(("no-change snapshot ≤ 40 % of the first snapshot's time",
-                        "%s vs %s = %.0f %%" % (s(e2["seconds"]), s(e1["seconds"]), 100.0 * e2["seconds"] / e1["seconds"]),
+            out.append(("no-change snapshot ≤ 40 % of the first snapshot's time (fastest of each)",
+                        "%s vs %s = %.0f %% (no-change runs: %s s)" % (s(e2["seconds"]), s(e1["seconds"]), 100.0 * e2["seconds"] / e1["seconds"],
+                                                                       _all(snap, ENGINE_ALL, "no-change")),
                         ok(e2["seconds"] <= 0.4 * e1["seconds"])))
+    pz = pause_freezes(res)
+    if pz:
+        worst = max(pz, key=lambda x: x[1])
+        out.append(("pause freeze ≤ 0.5 s (every pause-mode snapshot of the run)",
+                    "max %s (%s) over %d snapshots: %s" % (s(worst[1], 3), worst[0], len(pz), ", ".join("%.3f" % x[1] for x in pz)),
+                    ok(worst[1] <= 0.5)))
     fr = sec.get("freeze")
     if fr:
-        pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
-        if pz:
-            out.append(("pause freeze ≤ 0.5 s", "max %s over %d runs (%s)" % (s(max(pz), 3), len(pz), ", ".join("%.3f" % x for x in pz)),
-                        ok(max(pz) <= 0.5)))
         cz = [c for c in fr["cold"] if c.get("ok")]
         if cz:
             ex = [c["extra"] for c in cz]
@@ -74,9 +122,9 @@ def acceptance(res):
                         ok(max(ex) <= 2.0)))
             rs = [r["total"] for r in fr["restart"]]
             if rs:
-                worst = max(c["timing_ms"]["downtime"] / 1000.0 for c in cz) - min(rs)
+                worst = max(c["timing_ms"]["downtime"] / 1000.0 for c in cz) - statistics.median(rs)
                 out.append(("cold adds ≤ 2 s (cross-check: cold downtime − separately measured stop + start)",
-                            "max cold downtime − min measured restart = %s" % s(worst, 3), ok(worst <= 2.0)))
+                            "max cold downtime − median measured restart (%s) = %s" % (s(statistics.median(rs)), s(worst, 3)), ok(worst <= 2.0)))
     return out
 
 
@@ -88,9 +136,10 @@ def growth(all_res):
         if not fr:
             continue
         pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
+        allpz = [x[1] for x in pause_freezes(r)]
         ex = [c["extra"] for c in fr["cold"] if c.get("ok")]
         up = r["dataset"].get("uploads/", {}).get("bytes")
-        rows.append((r["size"], up, max(pz) if pz else None, max(ex) if ex else None, r.get("started")))
+        rows.append((r["size"], up, max(pz) if pz else None, max(allpz) if allpz else None, max(ex) if ex else None, r.get("started")))
     return rows
 
 
@@ -129,6 +178,11 @@ def run_md(res):
         res["size"], res["started"], res.get("finished"), res["wall_seconds"], g.get("seconds", 0),
         "dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every measured operation" if res["cache_mode"] == "cold"
         else "drop_caches not permitted: the data set was read once before every operation (all warm)"))
+    ld = res.get("load1")
+    if ld:
+        L.append("Load average (1 min) sampled before each measured operation: min %.1f, median %.1f, max %.1f on %d cores — "
+                 "the machine is shared with the rest of the team's test runs, so absolute times carry that noise; "
+                 "repetitions report the fastest run." % (ld["min"], ld["median"], ld["max"], m["cores"]))
     L.append("")
     L.append("### Machine\n")
     L.append(machine_md(m))
@@ -155,24 +209,40 @@ def run_md(res):
                  "incremental mode: its second run is another full copy. rsync -a runs again into the same target; "
                  "--link-dest makes a new directory linked against the first. rclone sync and restic run again against the "
                  "same target/repository. *written* = bytes the process wrote to the file system (rusage).\n")
+        L.append("The engine runs twice: with `exclude: []` (every file: the same bytes as the other tools; the ratios and "
+                 "acceptance use it) and with its defaults (skips the re-downloadable model caches under cache/, here %s)." % human(
+                     sum(v["bytes"] for k, v in res["dataset"].items() if k == "cache/")))
+        L.append("")
         L.append("| tool | first | written | no-change | written | engine ÷ tool (first) | engine ÷ tool (no-change) |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
-        e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
+        e1, e2 = _row(snap, ENGINE_ALL, "first"), _row(snap, ENGINE_ALL, "no-change")
         tools = []
         for r in snap:
             if r["tool"] not in tools:
                 tools.append(r["tool"])
+        def cell(r):
+            if r is None:
+                return "—"
+            bad = (r.get("rc") not in (0, None)) or (r.get("ok") is False)
+            n = len(_rows(snap, r["tool"], r["phase"]))
+            return s(r["seconds"]) + (" (exit %s)" % r.get("rc") if bad else "") + (
+                " (fastest of %d: %s)" % (n, _all(snap, r["tool"], r["phase"])) if n > 1 else "")
+
         for t in tools:
             a, b = _row(snap, t, "first"), _row(snap, t, "no-change")
             L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                t, s(a and a["seconds"]), human(a["written"]) if a else "—", s(b and b["seconds"]), human(b["written"]) if b else "—",
+                t, cell(a), human(a["written"]) if a else "—", cell(b), human(b["written"]) if b else "—",
                 "—" if t.startswith("engine") else ratio(e1 and e1["seconds"], a and a["seconds"]),
                 "—" if t.startswith("engine") else ratio(e2 and e2["seconds"], b and b["seconds"])))
-        for r in (e1, e2):
+        notes = [r for r in snap if r.get("rc") not in (0, None)]
+        for r in notes:
+            last = (r.get("stderr") or "").strip().splitlines()[-1:]
+            L.append("\n%s %s exited %s: `%s`" % (r["tool"], r["phase"], r["rc"], last[0] if last else ""))
+        for r in (e1, e2, _row(snap, ENGINE_DEFAULT, "first"), _row(snap, ENGINE_DEFAULT, "no-change")):
             if r and r.get("timing_ms"):
                 tm = r["timing_ms"]
-                L.append("\nEngine %s: %s files, %s, %s new, %s linked files; timing_ms %s." % (
-                    r["phase"], r["totals"]["files"], human(r["totals"]["bytes"]), human(r["totals"]["new_bytes"]),
+                L.append("\n%s %s: %s files, %s, %s new, %s linked files; timing_ms %s." % (
+                    r["tool"], r["phase"], r["totals"]["files"], human(r["totals"]["bytes"]), human(r["totals"]["new_bytes"]),
                     r["totals"]["linked_files"], json.dumps(tm)))
             elif r:
                 L.append("\nEngine %s failed: %s" % (r["phase"], r.get("error")))
@@ -215,8 +285,8 @@ def run_md(res):
         best_cold = min((c["timing_ms"]["downtime"] / 1000.0 for c in cz), default=None)
         best_pause = min((p["timing_ms"]["freeze"] / 1000.0 for p in pz), default=None)
         for r in fr["stopped"]:
-            L.append("| %s | %s | %s | %s | %s (copy %s, %s written) | cold %s, pause %s |" % (
-                r["tool"], s(r["downtime"]), s(r["app_stop"]), s(r["app_start"]), s(r["extra"]), s(r["copy"]), human(r["written"]),
+            L.append("| %s | %s%s | %s | %s | %s (copy %s, %s written) | cold %s, pause %s |" % (
+                r["tool"], s(r["downtime"]), " (copy killed at the time limit)" if r.get("timed_out") else "", s(r["app_stop"]), s(r["app_start"]), s(r["extra"]), s(r["copy"]), human(r["written"]),
                 ratio(best_cold, r["downtime"]), ratio(best_pause, r["downtime"])))
         if fr.get("tar_gz_bytes"):
             L.append("\ntar.gz archive size: %s." % human(fr["tar_gz_bytes"]))
@@ -266,13 +336,19 @@ def ratio_summary(res):
     sec = res["sections"]
     L = ["| engine | against | ratio (lower is better) |", "|---|---|---:|"]
     snap = (sec.get("snapshot") or {}).get("rows") or []
-    e1, e2 = _row(snap, "engine (pause)", "first"), _row(snap, "engine (pause)", "no-change")
-    for t in ("cp -a", "rsync -a", "rsync -a --link-dest", "rclone sync", "restic backup"):
+    e1, e2 = _row(snap, ENGINE_ALL, "first"), _row(snap, ENGINE_ALL, "no-change")
+    for t in ("cp -a", "cp -a; sync -f", "rsync -a", "rsync -a --link-dest", "rclone sync", "restic backup"):
         a, b = _row(snap, t, "first"), _row(snap, t, "no-change")
         if a and e1:
             L.append("| first snapshot time | %s | %s |" % (t, ratio(e1["seconds"], a["seconds"])))
         if b and e2:
             L.append("| no-change snapshot time | %s | %s |" % (t, ratio(e2["seconds"], b["seconds"])))
+    d1, d2 = _row(snap, ENGINE_DEFAULT, "first"), _row(snap, ENGINE_DEFAULT, "no-change")
+    c1, c2 = _row(snap, "cp -a", "first"), _row(snap, "cp -a", "no-change")
+    if d1 and c1:
+        L.append("| first snapshot time, engine defaults (model caches skipped) | cp -a (everything) | %s |" % ratio(d1["seconds"], c1["seconds"]))
+    if d2 and c2:
+        L.append("| no-change snapshot time, engine defaults | cp -a (everything) | %s |" % ratio(d2["seconds"], c2["seconds"]))
     sq = sec.get("sqlite")
     if sq:
         base = _row(sq["rows"], "engine backup_api")
@@ -284,6 +360,8 @@ def ratio_summary(res):
         pz = [p["timing_ms"]["freeze"] / 1000.0 for p in fr["pause"] if p.get("ok")]
         cz = [c["timing_ms"]["downtime"] / 1000.0 for c in fr["cold"] if c.get("ok")]
         for r in fr["stopped"]:
+            if r.get("timed_out"):
+                continue
             if pz:
                 L.append("| pause freeze (max) | %s downtime | %s |" % (r["tool"], ratio(max(pz), r["downtime"])))
             if cz:
@@ -331,9 +409,9 @@ def write(path, res):
     L.append(ratio_summary(main))
     gr = growth(runs)
     L.append("\n## Does the freeze grow with uploads?\n")
-    L.append("| run | uploads | pause freeze (max) | cold extra (max) | started |\n|---|---:|---:|---:|---|")
-    for size, up, pz, ex, st in gr:
-        L.append("| %s | %s | %s | %s | %s |" % (size, human(up or 0), s(pz, 3), s(ex, 3), st))
+    L.append("| run | uploads | pause freeze, no-change snapshots of the freeze section (max) | pause freeze, every pause snapshot incl. first (max) | cold extra (max) | started |\n|---|---:|---:|---:|---:|---|")
+    for size, up, pz, allpz, ex, st in gr:
+        L.append("| %s | %s | %s | %s | %s | %s |" % (size, human(up or 0), s(pz, 3), s(allpz, 3), s(ex, 3), st))
     if not any(g[0] == "large" for g in gr):
         L.append("\nThe 8 GB (`large`) run has not been recorded yet: `bench/run --size large --sections freeze` adds it here.")
     for r in runs:
@@ -341,3 +419,14 @@ def write(path, res):
         L.append(run_md(r))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    # re-render docs/BENCHMARKS.md from the committed raw numbers (bench/reports/*.json)
+    import sys
+    paths = sorted(glob.glob(os.path.join(HERE, "reports", "*.json")))
+    if not paths:
+        sys.exit("no bench/reports/*.json yet: run bench/run first")
+    with open(os.path.join(HERE, "reports", "reference.json") if os.path.exists(os.path.join(HERE, "reports", "reference.json")) else paths[0]) as f:
+        main_res = json.load(f)
+    write(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(HERE), "docs", "BENCHMARKS.md"), main_res)
