@@ -894,9 +894,11 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
     journal = None
     key_written = False
     try:
+        # the note comes first: if this process is killed mid-way, it tells what to move back
+        os.makedirs(rollback, mode=0o700, exist_ok=True)
+        _write_rollback_info(rollback, sid, target, plan, staging)
         journal = swap(data_dir, staging, rollback, plan)
         clock.note("moved %d entries aside to %s, %d restored entries in place" % (len(journal["aside"]), rollback, len(journal["moved_in"])))
-        _write_rollback_info(rollback, sid, target, plan)
         if not cid and job["image"] and job["container"] and job["start"]:
             cid = _create_container(docker, job, target, sid)
             created_container = True
@@ -1006,13 +1008,17 @@ def _roll_back(job, docker, cid, target, data_dir, failed, rollback, journal, ol
     return "the app is healthy again on the previous data (%.1f s)" % h["seconds"]
 
 
-def _write_rollback_info(rollback, sid, target, plan):
+def _write_rollback_info(rollback, sid, target, plan, staging):
     info = {"restored_snapshot": sid, "when": utcnow().isoformat(), "data_dir": target["data_dir"],
-            "container": target["container"], "moved_aside": plan["aside"],
-            "how_to_roll_back": "stop the container, move the entries of this directory back into the data directory "
-                                "(replacing the restored ones), start it"}
-    with open(os.path.join(rollback, "owb-rollback.json"), "w", encoding="utf-8") as f:
+            "container": target["container"], "moved_aside": plan["aside"], "staging": staging,
+            "how_to_roll_back": "stop the container; move the restored entries (%s) out of the data directory; move the "
+                                "entries listed in moved_aside from this directory back into it; start the container"
+                                % ", ".join(plan["move_in"] if plan.get("scope") is not None else ["all entries"])}
+    path = os.path.join(rollback, "owb-rollback.json")
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _create_container(docker, job, target, sid):
