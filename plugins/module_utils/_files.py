@@ -70,13 +70,19 @@ def walk(root, exclude=(), include=(), skip=()):
         path = os.path.join(root, base) if base else root
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # a directory removed while we walked
         except PermissionError as e:
             raise BackupError("cannot read directory %s: %s" % (path, e.strerror),
                               "run the backup as root (become: true) or fix the permissions")
         subdirs = []
         for entry in entries:
             rel = base + "/" + entry.name if base else entry.name
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the listing (a -journal, a temp file): nothing to copy
+
             if stat.S_ISDIR(st.st_mode):
                 if excluded(rel) and not include_below(rel):
                     continue
@@ -137,6 +143,10 @@ def copy_file(src, dst, st=None, want_hash=True):
     sfd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        os.close(sfd)
+        raise
+    try:
         try:
             fst = os.fstat(sfd)
             ranges = _data_ranges(sfd, fst.st_size) if is_sparse(fst) else None

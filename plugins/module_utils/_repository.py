@@ -97,7 +97,7 @@ class Repository(object):
         except FileNotFoundError:
             return []
         out = []
-        for name in sorted(names):
+        for name in sorted(names, key=_id_order):
             created = parse_snapshot_id(name)
             if created is None:
                 continue
@@ -202,6 +202,12 @@ class Repository(object):
         os.rename(p, trash)
         fsync_path(self.path)
         shutil.rmtree(trash)
+
+
+def _id_order(name):
+    """Sort key of snapshot ids: time first, then the numeric collision suffix ('-2' < '-10')."""
+    base, _, suffix = name.partition("-")
+    return (base, int(suffix) if suffix.isdigit() else 0, name)
 
 
 def _read_holder(fd):

@@ -717,7 +717,11 @@ def _preview(job, source, repo, warnings):
     prev_index = _prev_index(prev)
     copy_n = link_n = 0
     copy_b = link_b = 0
-    for rel, kind, st in _files.walk(source["data_dir"], exclude=job["exclude"], include=job["include"], skip=_files.ALWAYS_SKIP):
+    vsrc = os.path.join(source["data_dir"], "vector_db")
+    segments = [("vector_db/" + rel, kind, st) for rel, kind, st in (_files.walk(vsrc) if os.path.isdir(vsrc) else [])
+                if not rel.startswith("chroma.sqlite3")]
+    for rel, kind, st in list(_files.walk(source["data_dir"], exclude=job["exclude"], include=job["include"],
+                                          skip=_files.ALWAYS_SKIP)) + segments:
         if kind != "file":
             continue
         if prev is not None and _unchanged(prev_index.get(rel), st):

@@ -76,14 +76,23 @@ def _uri(path, **params):
     return "file:%s?%s" % (quote(os.path.abspath(path)), q)
 
 
-def open_source(path, timeout=30.0, app_stopped=False):
+def _quiescent(path):
+    """A database nobody has open in WAL mode: no -wal, no -journal. Returns its stat key, else None."""
+    if os.path.exists(path + "-wal") or os.path.exists(path + "-journal"):
+        return None
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def open_source(path, timeout=30.0, app_stopped=False, immutable=False):
     """Open a live database for reading without changing it.
 
-    ``mode=ro`` never checkpoints or deletes the WAL on close. When the app is stopped and there is no
-    ``-wal`` file, ``immutable=1`` reads the file without creating ``-wal``/``-shm`` beside it.
+    ``mode=ro`` never checkpoints or deletes the WAL on close. ``immutable=1`` (when the app is stopped, or
+    when asked and there is no ``-wal``) reads the file without creating ``-wal``/``-shm`` beside it; the
+    caller must then check with :func:`_quiescent` that the file did not change during the read.
     """
     info = header_info(path)
-    if app_stopped and not os.path.exists(path + "-wal") and not os.path.exists(path + "-journal"):
+    if (app_stopped or immutable) and _quiescent(path) is not None:
         uri = _uri(path, mode="ro", immutable="1")
     else:
         uri = _uri(path, mode="ro")
@@ -128,6 +137,14 @@ def pin(path, timeout=5.0, app_stopped=False):
     return conn
 
 
+def _quiescent_changed(path, key):
+    try:
+        now = _quiescent(path)
+    except FileNotFoundError:
+        return True
+    return now != key
+
+
 def check_destination(src, dest):
     src_r = os.path.realpath(src)
     dest_r = os.path.realpath(dest)
@@ -141,7 +158,7 @@ def check_destination(src, dest):
 
 
 def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integrity="quick", app_stopped=False,
-           fsync=True):
+           fsync=True, _immutable_ok=True):
     """Copy ``src`` to ``dest`` consistently, check it, publish it by rename. Returns facts about the copy."""
     if method not in ("backup_api", "vacuum_into"):
         raise BackupError("unknown method %r" % method, "use 'backup_api' or 'vacuum_into'")
@@ -149,6 +166,9 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
         raise BackupError("unknown integrity check %r" % integrity, "use 'quick', 'full' or 'none'")
     info = header_info(src)
     check_destination(src, dest)
+    if method == "vacuum_into" and source_conn is not None and source_conn.in_transaction:
+        raise BackupError("VACUUM INTO cannot copy a pinned snapshot (it cannot run inside a transaction)",
+                          "use method 'backup_api' to copy a pinned snapshot")
     dest_dir = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(dest_dir):
         raise BackupError("destination directory %s does not exist" % dest_dir, "create it first")
@@ -157,15 +177,16 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
     started = time.monotonic()
     own_conn = source_conn is None
     conn = source_conn
+    # A WAL database nobody has open has no -wal: read it as immutable (creates nothing beside it) and
+    # redo the copy the normal way if the file changed meanwhile (a writer started and checkpointed).
+    quiet = _quiescent(src) if (own_conn and info["wal"] and not app_stopped and _immutable_ok) else None
     try:
         if own_conn:
-            conn, info = open_source(src, timeout=timeout, app_stopped=app_stopped)
+            conn, info = open_source(src, timeout=timeout, app_stopped=app_stopped, immutable=quiet is not None)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 if method == "vacuum_into":
-                    if conn.in_transaction:
-                        conn.execute("COMMIT")
                     conn.execute("VACUUM INTO ?", (tmp,))
                 else:
                     dst = sqlite3.connect(tmp, isolation_level=None)
@@ -196,6 +217,10 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
             conn.close()
         elif conn is not None and conn.in_transaction:
             conn.execute("COMMIT")
+    if quiet is not None and _quiescent_changed(src, quiet):
+        _remove_db_files(tmp)
+        return backup(src, dest, method=method, timeout=timeout, integrity=integrity, app_stopped=app_stopped,
+                      fsync=fsync, _immutable_ok=False)
     copy_ms = int((time.monotonic() - started) * 1000)
     try:
         facts = inspect_copy(tmp, integrity=integrity)

@@ -49,8 +49,6 @@ def test_copy_file_without_hash_is_same_bytes(tmp_path):
     assert (tmp_path / "d").read_bytes() == data
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _files.copy_file unlinks a pre-existing dst when O_EXCL fails "
-                                        "(the except OSError at _files.py:181 also covers the os.open at :139)")
 def test_copy_file_refuses_existing_destination(tmp_path):
     (tmp_path / "s").write_bytes(b"new")
     (tmp_path / "d").write_bytes(b"old")
@@ -213,9 +211,6 @@ def test_walk_exclude_user_pattern(tree):
     assert "uploads/a_b.txt" in got
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _files.walk stats entries after listing the directory and lets "
-                                        "FileNotFoundError escape (_files.py:79) when one vanishes in between, e.g. a "
-                                        "webui.db-journal of a DELETE-mode database: the hot backup dies")
 def test_walk_survives_vanishing_entry(tmp_path):
     root = tmp_path / "data"
     root.mkdir()

@@ -373,8 +373,6 @@ def test_check_mode_writes_nothing(job, fixture_data_dir):
     assert _tree(job["repository"]) == repo_before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check-mode plan walks with ALWAYS_SKIP, so the vector_db segment files "
-                                        "(copied or linked by the real run) are missing from copy_files/link_files")
 def test_check_mode_plan_counts_like_the_run(job):
     plan = _snapshot.run(job, check_mode=True, now=T0)["plan"]
     r1 = _snapshot.run(job, now=T0)

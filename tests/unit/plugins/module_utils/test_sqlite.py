@@ -309,8 +309,6 @@ def test_source_unchanged_rollback_journal(webui_db, out_dir, journal):
     assert _dir_state(d) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a hot backup of a quiescent WAL database (no -wal) leaves "
-                                        "empty webui.db-wal and webui.db-shm in the data directory")
 def test_source_unchanged_quiescent_wal(webui_db, out_dir):
     d = os.path.dirname(webui_db)
     before = _dir_state(d)
@@ -348,8 +346,6 @@ def test_pin_then_backup_copies_pinned_snapshot(webui_db, out_dir):
     assert len(_chat_ids(webui_db)) == 30
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: backup(method='vacuum_into', source_conn=pinned) COMMITs the pin "
-                                        "(VACUUM cannot run in a transaction) and silently copies the latest state")
 def test_pin_then_vacuum_into_keeps_pin_or_refuses(webui_db, out_dir):
     w = _conn(webui_db)
     _insert_chat(w, 1)
