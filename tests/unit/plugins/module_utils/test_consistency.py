@@ -48,18 +48,30 @@ DELETE_GAP = float(os.environ.get("OWB_DELETE_WRITER_GAP", "0.001"))
 WAL_GAP = float(os.environ.get("OWB_WAL_WRITER_GAP", "0.001"))
 
 
-def _writer(db, wal, committed, errors, stop, err_path):
-    """Open WebUI-like writer: own connection, app pragmas, one INSERT per transaction, tight loop."""
+def _connect(db, wal):
     conn = sqlite3.connect(db, isolation_level=None, timeout=5)
     if wal:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def _writer(db, wal, committed, errors, stop, err_path, reconnect=False):
+    """Open WebUI-like writer: own connection, app pragmas, one INSERT per transaction, tight loop.
+
+    ``reconnect``: a new connection per transaction, closed after it - the last close checkpoints and
+    removes webui.db-wal, so the copies also meet a WAL database that is quiescent one moment and written
+    the next (the engine reads a quiescent one as immutable and must notice a change during the read)."""
+    conn = _connect(db, wal)
     seq = 0
     while not stop.is_set():
         nxt = seq + 1
         now = int(time.time())
         try:
+            if reconnect:
+                conn.close()
+                conn = _connect(db, wal)
             conn.execute(
                 "INSERT INTO chat (id, user_id, title, chat, created_at, updated_at, share_id, archived, pinned, "
                 "meta, folder_id) VALUES (?, 'writer', ?, ?, ?, ?, NULL, 0, 0, '{}', NULL)",
@@ -79,13 +91,13 @@ def _writer(db, wal, committed, errors, stop, err_path):
 
 
 class Writer(object):
-    def __init__(self, db, wal, tmp_path):
+    def __init__(self, db, wal, tmp_path, reconnect=False):
         ctx = multiprocessing.get_context("fork")
         self.committed = ctx.Value("q", 0)
         self.errors = ctx.Value("i", 0)
         self.stop = ctx.Event()
         self.err_path = str(tmp_path / "writer-errors.txt")
-        self.proc = ctx.Process(target=_writer, args=(db, wal, self.committed, self.errors, self.stop, self.err_path),
+        self.proc = ctx.Process(target=_writer, args=(db, wal, self.committed, self.errors, self.stop, self.err_path, reconnect),
                                 daemon=True)
 
     def __enter__(self):
@@ -132,13 +144,11 @@ def _prepare(fixture_data_dir, journal):
     return db
 
 
-def _report(name, journal, secs, lag, during, rate, writer, races=()):
+def _report(name, journal, secs, lag, during, rate, writer):
     line = ("%s[%s]: %d snapshots in %.1f s (%.0f ms each); writer %d commits (%.0f/s), %d errors; "
-            "commits during snapshots: %d of %d snapshots saw commits; copy ahead of start by median %d rows; "
-            "walk races %d"
+            "commits during snapshots: %d of %d snapshots saw commits; copy ahead of start by median %d rows"
             % (name, journal, ITERATIONS, secs, secs * 1000 / ITERATIONS, writer.committed.value, rate,
-               writer.errors.value, sum(1 for d in during if d > 0), len(during), sorted(lag)[len(lag) // 2],
-               len(races)))
+               writer.errors.value, sum(1 for d in during if d > 0), len(during), sorted(lag)[len(lag) // 2]))
     print("\n" + line)
     out = os.environ.get("OWB_CONSISTENCY_REPORT")
     if out:
@@ -146,13 +156,13 @@ def _report(name, journal, secs, lag, during, rate, writer, races=()):
             f.write(line + "\n")
 
 
-@pytest.mark.parametrize("journal", ["wal", "delete"])
+@pytest.mark.parametrize("journal", ["wal", "delete", "wal-reconnect"])
 def test_sqlite_backup_under_continuous_writes(fixture_data_dir, tmp_path, journal):
     db = _prepare(fixture_data_dir, journal)
     out = tmp_path / "out"
     out.mkdir()
     lag, during = [], []
-    with Writer(db, journal == "wal", tmp_path) as w:
+    with Writer(db, journal != "delete", tmp_path, reconnect=journal == "wal-reconnect") as w:
         c0, t0 = w.committed.value, time.monotonic()
         for i in range(ITERATIONS):
             dest = str(out / ("copy-%02d.db" % i))
@@ -172,30 +182,25 @@ def test_sqlite_backup_under_continuous_writes(fixture_data_dir, tmp_path, journ
     _report("sqlite.backup", journal, secs, lag, during, rate, w)
     # the writer kept committing while the copies were made
     assert rate > (50 if journal == "wal" else 5)
-    if journal == "wal":  # WAL: copies never block the writer
+    if journal != "delete":  # WAL: copies never block the writer
         assert sum(1 for d in during if d > 0) >= ITERATIONS * 0.8
 
 
-@pytest.mark.parametrize("journal", ["wal", "delete"])
+@pytest.mark.parametrize("journal", ["wal", "delete", "wal-reconnect"])
 def test_hot_snapshots_under_continuous_writes(fixture_data_dir, tmp_path, journal):
     db = _prepare(fixture_data_dir, journal)
     job = {"data_dir": fixture_data_dir, "repository": str(tmp_path / "repo"), "host": "web1",
            "instance": "open-webui", "mode": "hot", "secret_key": "skip"}
     repo = Repository(job["repository"], "web1", "open-webui")
-    lag, during, races = [], [], []
+    lag, during = [], []
     prev = None
-    with Writer(db, journal == "wal", tmp_path) as w:
+    with Writer(db, journal != "delete", tmp_path, reconnect=journal == "wal-reconnect") as w:
         c0, t0 = w.committed.value, time.monotonic()
         for i in range(ITERATIONS):
             s = w.committed.value
-            try:
-                res = _snapshot.run(job, now=T0 + datetime.timedelta(seconds=i))
-            except FileNotFoundError as e:
-                # known engine bug (see test_files.test_walk_survives_vanishing_entry): _files.walk stats a
-                # webui.db-journal that the writer deleted after the directory was listed. Count it, go on.
-                assert str(e.filename).endswith("-journal"), e
-                races.append(str(e.filename))
-                continue
+            # a DELETE-mode writer creates and deletes webui.db-journal all the time: the walk must not trip
+            # over it (regression: FileNotFoundError in _files.walk, 2-4 runs in 50)
+            res = _snapshot.run(job, now=T0 + datetime.timedelta(seconds=i))
             during.append(w.committed.value - s)
             assert res["verification"]["status"] == "verified"
             assert res["databases"]["webui.db"]["integrity"] == "ok"
@@ -217,11 +222,8 @@ def test_hot_snapshots_under_continuous_writes(fixture_data_dir, tmp_path, journ
     assert _manifest.verify(last[0].path, last[0].manifest, deep=True) == []
     assert not [n for n in os.listdir(repo.path) if n.startswith(".")] or \
         sorted(n for n in os.listdir(repo.path) if n.startswith(".")) == [".lock"]
-    _report("snapshot.run", journal, secs, lag, during, rate, w, races)
+    _report("snapshot.run", journal, secs, lag, during, rate, w)
     assert rate > (50 if journal == "wal" else 5)
-    if journal == "wal":
+    if journal != "delete":
         assert sum(1 for d in during if d > 0) >= ITERATIONS * 0.8
-    assert len(lag) >= ITERATIONS - 5
-    if races:
-        pytest.xfail("BUG: %d of %d hot snapshots died on a vanished %s (_files.walk race)"
-                     % (len(races), ITERATIONS, races[0]))
+    assert len(lag) == ITERATIONS
