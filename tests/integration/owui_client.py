@@ -76,7 +76,7 @@ def health(base_url, timeout=3):
         return False
 
 
-def wait_healthy(base_url, timeout=180, interval=0.25, container=None):
+def wait_healthy(base_url, timeout=420, interval=0.25, container=None):
     """Poll /health until it answers; return the seconds waited.
 
     With `container` (a docker SDK Container) a container that exits while we wait fails fast,
@@ -279,7 +279,7 @@ class OpenWebUIInstance:
     def volume_mountpoint(self):
         return self.docker.volumes.get(self.volume_name).attrs["Mountpoint"]
 
-    def wait_healthy(self, timeout=180):
+    def wait_healthy(self, timeout=420):
         return wait_healthy(self.base_url, timeout=timeout, container=self.container)
 
     def stop(self, timeout=30):
@@ -288,14 +288,14 @@ class OpenWebUIInstance:
         self.timings["stop_s"] = time.monotonic() - t0
         return self.timings["stop_s"]
 
-    def start(self, timeout=180):
+    def start(self, timeout=420):
         t0 = time.monotonic()
         self.container.start()
         self.wait_healthy(timeout)
         self.timings["start_to_healthy_s"] = time.monotonic() - t0
         return self.timings["start_to_healthy_s"]
 
-    def restart(self, timeout=180):
+    def restart(self, timeout=420):
         """docker stop + start (same container, so the key file in its layer stays). Returns (stop_s, start_s)."""
         return self.stop(), self.start(timeout)
 
@@ -349,7 +349,7 @@ def seed_volume(docker_client, volume_name, tarball=FIXTURE_TARBALL, container=N
 
 
 def start_openwebui(docker_client=None, volume=None, seed_fixture=True, secret_key=FIXTURE_SECRET_KEY,
-                    image=DEFAULT_IMAGE, port=None, name=None, env=None, wait=True, timeout=240, labels=None):
+                    image=DEFAULT_IMAGE, port=None, name=None, env=None, wait=True, timeout=420, labels=None):
     """Run the real Open WebUI image like production: host networking, named volume at /app/backend/data.
 
     volume: name of an existing volume (e.g. one a restore wrote; pass seed_fixture=False to keep it as is),

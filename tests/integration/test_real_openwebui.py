@@ -115,6 +115,22 @@ def test_fixture_users_chats_and_files(owui, expected):
     assert ei.value.status == 400
 
 
+def test_upload_and_download_roundtrip(owui):
+    """A file uploaded through the API (non-ASCII name, binary bytes) comes back byte for byte and is
+    stored under uploads/<id>_<name> in the volume."""
+    c = owui.client()
+    c.signin("bob@example.com", "Fixture-Bob-Pass-3")
+    payload = bytes(range(256)) * 64 + "résumé ✓".encode()
+    r = c.upload_file("notes é ü.bin", payload, ctype="application/octet-stream")
+    assert r["meta"]["size"] == len(payload)
+    assert c.file_sha256(r["id"]) == hashlib.sha256(payload).hexdigest()
+    assert r["id"] in {f["id"] for f in c.list_files()}
+    on_disk = os.path.join(owui.volume_mountpoint, "uploads", "%s_notes é ü.bin" % r["id"])
+    if os.access(os.path.dirname(owui.volume_mountpoint), os.R_OK):
+        with open(on_disk, "rb") as fh:
+            assert fh.read() == payload
+
+
 def test_key_file_is_used_and_jwt_survives_restart(owui, expected):
     """The server signs with the key file we put in the container layer; a token issued before
     `docker stop` + `docker start` still works after it (same container, same key file)."""

@@ -8,6 +8,7 @@
 #    once), then `docker build` of Dockerfile on top (env, entrypoint, health check; tiny context).
 #    The classic builder's COPY of the venv took ~6 min here; this takes ~1-2 min.
 # Idempotent: skips everything when the tag for the current recipe hash exists.
+# Usage: build.sh [--venv-only]   (prints the image tag on stdout)
 # Env: OWUI_VENV (default /opt/owb-openwebui-venv; the Dockerfile copies it to that same path),
 #      BASE_WAIT (seconds to wait for the base image, default 0).
 set -euo pipefail
@@ -15,7 +16,11 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/../lib.sh"
 
 OWUI_VERSION=0.12.4
+BUILD_LAYOUT=2   # 1: classic COPY of the venv; 2: docker import of base rootfs + venv, config layer on top
 TORCH_VERSION=2.13.0
+# The CPU build (a wheel in PIP_FIND_LINKS, /opt/wheels here). Pinning the local version makes pip fail
+# with "No matching distribution" instead of silently pulling the multi-GB CUDA build from PyPI.
+TORCH_SPEC="${TORCH_SPEC:-torch==$TORCH_VERSION+cpu}"
 OWUI_VENV="${OWUI_VENV:-/opt/owb-openwebui-venv}"
 IMAGE_REPO="${OPENWEBUI_IMAGE_REPO:-local/owb-openwebui}"
 BASE_IMAGE="$BASE_IMAGE_REPO:$BASE_IMAGE_TAG"
@@ -39,6 +44,7 @@ import importlib.metadata as m, sys
 ow, tv = sys.argv[1], sys.argv[2]
 assert m.version("open-webui") == ow, m.version("open-webui")
 assert m.version("torch").split("+")[0] == tv, m.version("torch")
+assert not any(d.metadata["Name"].startswith("nvidia-") for d in m.distributions()), "CUDA torch"
 assert sys.executable.startswith("/opt/") and sys.version_info[:2] == (3, 11)
 PY
 }
@@ -59,13 +65,14 @@ build_venv() {
     return 0
   fi
   ensure_system_python
-  log "creating $OWUI_VENV (pip install torch==$TORCH_VERSION, then open-webui==$OWUI_VERSION; ~2.9 GB)"
+  log "creating $OWUI_VENV (pip install $TORCH_SPEC, then open-webui==$OWUI_VERSION; ~2.9 GB)"
   local t0; t0="$(now)"
   rm -rf "$OWUI_VENV"
   "$SYS_PY" -m venv "$OWUI_VENV"
   "$OWUI_VENV/bin/pip" install -q --upgrade pip >&2
   # torch first: otherwise open-webui's dependency resolution fetches a multi-GB CUDA build
-  "$OWUI_VENV/bin/pip" install "torch==$TORCH_VERSION" >&2
+  "$OWUI_VENV/bin/pip" install "$TORCH_SPEC" >&2 \
+    || die "pip install $TORCH_SPEC failed: put torch-$TORCH_VERSION+cpu-cp311-*.whl in PIP_FIND_LINKS (or set TORCH_SPEC)"
   "$OWUI_VENV/bin/pip" install "open-webui==$OWUI_VERSION" >&2
   venv_ok || die "venv $OWUI_VENV does not have the expected versions after pip install"
   record "venv-install" "$(since "$t0")"
@@ -87,6 +94,7 @@ wait_base_image() {
 }
 
 main() {
+  if [ "${1:-}" = --venv-only ]; then build_venv; return 0; fi
   command -v docker >/dev/null 2>&1 || die "docker client missing (run tests/testbed/docker.sh)"
   timeout 10 docker info >/dev/null 2>&1 || die "docker engine does not answer (run tests/testbed/docker.sh)"
   wait_base_image
@@ -94,8 +102,9 @@ main() {
   # the base's own recipe label (stable when the base is rebuilt from the same recipe), else its id
   base_id="$(docker image inspect -f '{{index .Config.Labels "org.sage-open-webui.testbed.recipe"}}' "$BASE_IMAGE" 2>/dev/null || true)"
   [ -n "$base_id" ] && [ "$base_id" != "<no value>" ] || base_id="$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-  hash="$(recipe_hash "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "$HERE/build.sh" \
-          "open-webui==$OWUI_VERSION" "torch==$TORCH_VERSION" "venv=$OWUI_VENV" "base=$base_id")"
+  # Cache key: what ends up in the image. Bump BUILD_LAYOUT when this script changes how the image is made.
+  hash="$(recipe_hash "$HERE/Dockerfile" "$HERE/entrypoint.sh" "$HERE/healthcheck.py" "layout=$BUILD_LAYOUT" \
+          "open-webui==$OWUI_VERSION" "$TORCH_SPEC" "venv=$OWUI_VENV" "base=$base_id")"
   tag="$IMAGE_REPO:$OWUI_VERSION-$hash"
   if image_exists "$tag"; then
     docker tag "$tag" "$IMAGE_REPO:$OWUI_VERSION"
@@ -134,10 +143,17 @@ main() {
   record "docker-build-config-layer" "$(since "$t1")"
   record "docker-image-total" "$(since "$t0")"
   rm -rf "$stage"
-  # drop images of older recipes (untag only if a container still uses them)
-  docker image ls --format '{{.Repository}}:{{.Tag}}' \
+  # drop images of older recipes, in the background (deleting 80k files per image takes minutes on a
+  # busy disk); `docker rmi` refuses images that a container still uses, which is what we want
+  local old
+  old="$(docker image ls --format '{{.Repository}}:{{.Tag}}' \
     | grep -E "^($IMAGE_REPO|$IMAGE_REPO-rootfs):$OWUI_VERSION-[0-9a-f]{12}\$" \
-    | grep -v -e "^$tag\$" -e "^$rootfs_img\$" | xargs -r docker rmi >/dev/null 2>&1 || true
+    | grep -v -e "^$tag\$" -e "^$rootfs_img\$" || true)"
+  if [ -n "$old" ]; then
+    log "removing older images in the background: $(echo $old)"
+    # shellcheck disable=SC2086
+    setsid nohup docker rmi $old >>"$CACHE_DIR/openwebui-rmi.log" 2>&1 </dev/null &
+  fi
   log "built $tag ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}'))"
   echo "$tag"
 }
