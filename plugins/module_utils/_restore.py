@@ -510,6 +510,12 @@ def plan_names(data_dir, staging, components, preserve, hidden_prefix=None):
     return {"aside": aside, "move_in": move_in, "preserve": keep, "scope": scope}
 
 
+def _db_last(names):
+    """The database (and its side files) after everything else: moved aside last, moved in first (reversed)."""
+    db = [n for n in names if n == "webui.db" or n in DB_SIDE]
+    return [n for n in names if n not in db] + sorted(db, key=lambda n: n == "webui.db")
+
+
 def _has_link(root, rel):
     cur = root
     for part in rel.split("/"):
@@ -526,7 +532,7 @@ def swap(data_dir, staging, rollback, plan):
     every step is one rename(2). Returns a journal for :func:`undo`."""
     journal = {"aside": [], "preserved": [], "moved_in": [], "scope": plan.get("scope")}
     os.makedirs(rollback, mode=0o700, exist_ok=True)
-    for name in plan["aside"]:
+    for name in _db_last(plan["aside"]):
         os.rename(os.path.join(data_dir, name), os.path.join(rollback, name))
         journal["aside"].append(name)
     for p in plan["preserve"]:
@@ -539,7 +545,7 @@ def swap(data_dir, staging, rollback, plan):
     move_in = plan["move_in"]
     if journal["scope"] is None:  # full restore: whatever is staged (preserved paths may add a top-level dir)
         move_in = sorted(os.listdir(staging))
-    for name in move_in:
+    for name in reversed(_db_last(move_in)):
         os.rename(os.path.join(staging, name), os.path.join(data_dir, name))
         journal["moved_in"].append(name)
     fsync_path(data_dir)
@@ -561,7 +567,7 @@ def undo(data_dir, staging, rollback, journal):
     # the app may have created files (e.g. a fresh webui.db-wal) after the swap: keep them with the failed copy
     scope = journal.get("scope")
     for name in os.listdir(data_dir):
-        if name.startswith(HIDDEN_PREFIX) or (scope is not None and name not in scope):
+        if name.startswith(HIDDEN_PREFIX) or (scope is not None and name not in scope) or name in journal.get("pending", ()):
             continue
         os.rename(os.path.join(data_dir, name), os.path.join(staging, name))
     for name in reversed(journal["aside"]):
@@ -886,7 +892,15 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
     plan = plan_names(data_dir, staging, job["components"], job["preserve"])
     t_down = time.monotonic()
     stop_ms = 0
+    net = None
     if cid and target["running"]:
+        # a restore killed while the app is down must not leave it down: a detached watchdog starts it when this
+        # process dies (or after a generous deadline). The swap moves webui.db aside last and in first, so
+        # whenever it fires the app finds a complete database (old or restored) and never creates an empty one.
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
+        sock = job["docker_host"][len("unix://"):] if job["docker_host"].startswith("unix://") else job["docker_host"]
+        deadline = job["stop_timeout"] + job["health_timeout"] + 600 * max(1, len(job["pre_start_commands"])) + 120
+        net = _safety.arm(cid, "start", deadline, docker_socket=sock)
         t = time.monotonic()
         docker.stop(cid, timeout=job["stop_timeout"])
         stop_ms = clock.ms(t)
@@ -911,6 +925,8 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
         for cmd in job["pre_start_commands"]:
             _run_hook(cmd, data_dir, sid)
     except BaseException as e:
+        if journal is None and os.path.isdir(rollback):
+            journal = _partial_journal(data_dir, staging, rollback, plan)
         if journal is not None:
             undo(data_dir, staging, rollback, journal)
             if key_written and old_key is not None:
@@ -923,6 +939,7 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
                 pass
         elif cid and target["running"]:
             docker.start(cid)
+            _disarm(net)
         if isinstance(e, BackupError):
             raise BackupError(e.problem + " (the previous data was put back)", e.fix)
         raise
@@ -936,8 +953,10 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
             health = wait_app(docker, cid, job, job["health_timeout"])
             start_ms = clock.ms(t)
             clock.note("%s healthy after %d ms" % (target["container"] or cid, start_ms))
+            _disarm(net)
         except BackupError as e:
             clock.note("not healthy: %s" % e.problem)
+            _disarm(net)  # the rollback stops, restores and starts the app itself
             rb = _roll_back(job, docker, cid, target, data_dir, failed, rollback, journal, old_key, key_written,
                             created_container, clock)
             raise BackupError(
@@ -979,6 +998,25 @@ def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, a
         sid, data_dir, staged["files"], human_bytes(staged["bytes"]), verify_ms, stage_ms, downtime_ms,
         ", healthy after %d ms" % start_ms if health else "")
     return result
+
+
+def _disarm(net):
+    if net is not None:
+        try:
+            net.disarm()
+        except Exception:  # noqa: BLE001 - the watchdog only starts a container that runs already
+            pass
+
+
+def _partial_journal(data_dir, staging, rollback, plan):
+    """What a swap that raised half-way did (entries already in ``rollback`` / already moved in)."""
+    aside = [n for n in plan["aside"] if os.path.lexists(os.path.join(rollback, n))]
+    moved = [n for n in plan["move_in"] if not os.path.lexists(os.path.join(staging, n))
+             and os.path.lexists(os.path.join(data_dir, n))]
+    preserved = [p for p in plan["preserve"] if os.path.lexists(os.path.join(staging, p))
+                 and not os.path.lexists(os.path.join(rollback, p))]
+    pending = [n for n in plan["aside"] if n not in aside]  # current entries never moved: they stay
+    return {"aside": aside, "preserved": preserved, "moved_in": moved, "scope": plan.get("scope"), "pending": pending}
 
 
 def _roll_back(job, docker, cid, target, data_dir, failed, rollback, journal, old_key, key_written, created, clock):

@@ -342,3 +342,32 @@ def test_unknown_component_and_source():
         _restore.normalize({"repository": "/r", "data_dir": "/d", "components": ["chats"]})
     with pytest.raises(BackupError, match="not available"):
         _restore.open_source({"source": "s3", "repository": "/r", "host": "h", "instance": "i"})
+
+
+def test_swap_order_keeps_a_database_in_place():
+    assert _restore._db_last(["webui.db", "uploads", "webui.db-wal", "cache"]) == ["uploads", "cache", "webui.db-wal", "webui.db"]
+
+
+@pytest.mark.parametrize("fail_at", [3, 5, 6, 8])  # moving aside, last aside, the preserved cache, moving in
+def test_failure_in_the_middle_of_the_swap_puts_everything_back(env, monkeypatch, fail_at):
+    _damage_live(env["data"])
+    models = os.path.join(env["data"], "cache", "embedding", "models")
+    os.makedirs(models)
+    with open(os.path.join(models, "m.bin"), "wb") as f:
+        f.write(b"model")
+    before = sorted(os.listdir(env["data"]))
+    real = os.rename
+    calls = {"n": 0}
+
+    def flaky(a, b):
+        real(a, b)
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise OSError(5, "I/O error (injected)")
+    monkeypatch.setattr(_restore.os, "rename", flaky)
+    with pytest.raises(OSError):
+        _restore.run(_job(env))
+    monkeypatch.setattr(_restore.os, "rename", real)
+    assert sorted(os.listdir(env["data"])) == before
+    assert open(os.path.join(models, "m.bin"), "rb").read() == b"model"
+    assert _counts(os.path.join(env["data"], "webui.db"))["chat"] == 0
