@@ -114,11 +114,20 @@ class LocalSource(object):
         return self.repo.path
 
     def list(self):
-        """``[(id, created datetime, verified)]`` oldest first."""
-        return [(s.id, s.created, s.verified) for s in self.repo.list()]
+        """``[(id, created datetime, verified, problem)]`` oldest first; ``problem`` says why a snapshot is not
+        usable (manifest damaged, not verified) and is None for a verified one."""
+        out = []
+        for ref in self.repo.list():
+            try:
+                status = (ref.manifest.get("verification") or {}).get("status")
+                problem = None if status == "verified" else "not verified (status %s)" % status
+            except BackupError as e:
+                problem = "damaged: %s" % e.problem
+            out.append((ref.id, ref.created, problem is None, problem))
+        return out
 
-    def select(self, snapshot="latest", before=None):
-        return select_snapshot(self.list(), snapshot=snapshot, before=before, where=self.location)
+    def select(self, snapshot="latest", before=None, skipped=None):
+        return select_snapshot(self.list(), snapshot=snapshot, before=before, where=self.location, skipped=skipped)
 
     def fetch(self, snapshot_id, workdir=None):
         """Local path of the snapshot (``manifest.json``, ``data/``, ``secret/``)."""
@@ -163,11 +172,23 @@ def parse_time(value):
     return dt.astimezone(datetime.timezone.utc)
 
 
-def select_snapshot(snaps, snapshot="latest", before=None, where="the repository"):
-    """Pick from ``[(id, created, verified)]``: ``before`` -> the newest verified at or before that time;
-    ``latest`` -> the newest verified; else that id (which must be verified)."""
+def select_snapshot(snaps, snapshot="latest", before=None, where="the repository", skipped=None):
+    """Pick from ``[(id, created, verified[, problem])]``: ``before`` -> the newest verified at or before that
+    time; ``latest`` -> the newest verified; else that id (which must be verified).
+
+    Newer snapshots passed over (damaged or unverified) are appended to ``skipped`` as ``"<id>: <problem>"``,
+    and named in the error when nothing usable is left."""
     snaps = sorted(snaps, key=lambda s: s[0])
     verified = [s for s in snaps if s[2]]
+
+    def why(s):
+        return "%s: %s" % (s[0], s[3] if len(s) > 3 and s[3] else "not verified")
+
+    def passed_over(limit_id):
+        out = [why(s) for s in snaps if not s[2] and (limit_id is None or s[0] > limit_id)]
+        if skipped is not None:
+            skipped.extend(out)
+        return out
     if before not in (None, ""):
         if snapshot not in (None, "", "latest"):
             raise BackupError("both snapshot=%s and before=%s were given" % (snapshot, before), "give one of them")
@@ -175,18 +196,32 @@ def select_snapshot(snaps, snapshot="latest", before=None, where="the repository
         cands = [s for s in verified if s[1] <= limit]
         if not cands:
             oldest = verified[0][0] if verified else "none"
-            raise BackupError("no verified snapshot at or before %s in %s" % (limit.isoformat(), where),
-                              "pick a later time; the oldest verified snapshot is %s" % oldest)
-        return cands[-1][0]
+            bad = [why(s) for s in snaps if not s[2] and s[1] <= limit]
+            raise BackupError("no verified snapshot at or before %s in %s%s" % (
+                limit.isoformat(), where, " (unusable: %s)" % "; ".join(bad[-3:]) if bad else ""),
+                "pick a later time; the oldest verified snapshot is %s" % oldest)
+        chosen = cands[-1][0]
+        over = [why(s) for s in snaps if not s[2] and s[0] > chosen and s[1] <= limit]
+        if skipped is not None:
+            skipped.extend(over)
+        return chosen
     if snapshot in (None, "", "latest"):
         if not verified:
+            bad = passed_over(None)
+            if bad:
+                raise BackupError("no usable snapshot in %s: %s" % (where, "; ".join(bad[-3:])),
+                                  "the snapshots are damaged or tampered with; check the repository disk, "
+                                  "take a new backup, or restore a copy from another target")
             raise BackupError("no verified snapshot in %s" % where, "run a backup first (playbooks/backup.yml)")
+        passed_over(verified[-1][0])
         return verified[-1][0]
     for s in snaps:
         if s[0] == snapshot:
             if not s[2]:
-                raise BackupError("snapshot %s in %s is not verified" % (snapshot, where),
-                                  "restore a verified snapshot (snapshot_info lists them)")
+                reason = why(s).split(": ", 1)[1]
+                raise BackupError("snapshot %s in %s is not usable (%s)" % (snapshot, where, reason),
+                                  ("the snapshot is damaged or tampered with; " if reason.startswith("damaged") else "")
+                                  + "restore a verified snapshot (snapshot_info lists them)")
             return s[0]
     known = ", ".join(s[0] for s in snaps[-5:]) or "none"
     raise BackupError("snapshot %s not found in %s" % (snapshot, where),
@@ -755,7 +790,10 @@ def wait_app(docker, cid, job, timeout):
 
 def prepare(job, source, docker, clock, warnings, deep=True):
     """Everything that happens before the host changes: pick, check, verify, alembic, key plan."""
-    sid = source.select(job["snapshot"], job["before"])
+    skipped = []
+    sid = source.select(job["snapshot"], job["before"], skipped=skipped)
+    if skipped:
+        warnings.append("newer snapshots were passed over: %s" % "; ".join(skipped[-5:]))
     snap_path = source.fetch(sid)
     manifest = _manifest.load(snap_path)
     if (manifest.get("verification") or {}).get("status") != "verified":

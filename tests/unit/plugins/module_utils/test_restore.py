@@ -371,3 +371,25 @@ def test_failure_in_the_middle_of_the_swap_puts_everything_back(env, monkeypatch
     assert sorted(os.listdir(env["data"])) == before
     assert open(os.path.join(models, "m.bin"), "rb").read() == b"model"
     assert _counts(os.path.join(env["data"], "webui.db"))["chat"] == 0
+
+
+def test_latest_names_damaged_snapshots(env):
+    snap = env["snap"]["path"]
+    m = json.load(open(os.path.join(snap, "manifest.json")))
+    m["files"][0]["path"] = "../../../../etc/owb-escape"
+    json.dump(m, open(os.path.join(snap, "manifest.json"), "w"))
+    with pytest.raises(BackupError) as ei:
+        _restore.run(_job(env))
+    msg = str(ei.value)
+    assert "no usable snapshot" in msg and env["snap"]["snapshot_id"] in msg and "leaves the snapshot" in msg, msg
+    with pytest.raises(BackupError) as ei:
+        _restore.run(_job(env, snapshot=env["snap"]["snapshot_id"]))
+    assert "leaves the snapshot" in str(ei.value) and "tampered" in str(ei.value)
+
+
+def test_latest_falls_back_with_a_warning():
+    snaps = [("20261101T000000Z", datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc), True, None),
+             ("20261102T000000Z", datetime.datetime(2026, 11, 2, tzinfo=datetime.timezone.utc), False, "damaged: x")]
+    skipped = []
+    assert _restore.select_snapshot(snaps, skipped=skipped) == "20261101T000000Z"
+    assert skipped == ["20261102T000000Z: damaged: x"]
