@@ -170,6 +170,7 @@ requirements:
 notes:
   - The restored data is moved in with C(rename(2)); the downtime is the stop, a few renames, and the app's start.
   - Roll back by hand with the C(owb-rollback.json) note in the rollback directory.
+  - A detached safety net starts the container again if the restore is killed while the app is down.
 seealso:
   - module: sage_open_webui.backup.openwebui_snapshot
   - module: sage_open_webui.backup.snapshot_info
