@@ -179,6 +179,26 @@ def leftovers(repo_root, instance):
     return sorted(n for n in os.listdir(p) if n.startswith(".tmp-") or n.startswith(".del-")) if os.path.isdir(p) else []
 
 
+# A loaded Docker engine sometimes answers late or fails a freeze; the engine then fails cleanly (BackupError) and
+# must leave everything as it was. Such runs are counted (docker_error) and checked like the killed ones.
+DOCKER_FLAKES = ("Docker engine error", "cannot pause container", "unable to freeze")
+
+
+def docker_flake(rc, out):
+    return rc == 2 and bool(out) and not out.get("ok") and any(f in out.get("msg", "") for f in DOCKER_FLAKES)
+
+
+def next_run(job, ctx):
+    """The uninterrupted run after a trial; one retry when the Docker engine itself failed."""
+    for attempt in range(2):
+        rc, out, err, _ = run_child("snapshot", job)
+        if not (docker_flake(rc, out) and attempt == 0):
+            break
+        time.sleep(2)
+    assert rc == 0 and out["ok"], "%s: next run failed: %s %s %s" % (ctx, rc, out, err[-2000:])
+    return out
+
+
 def app_running(app, timeout=60):
     return wait_for(lambda: app.status() == "running", timeout=timeout, interval=0.2)
 
@@ -190,7 +210,7 @@ def record(scenario, rows):
             "by_point": {}}
     for r in rows:
         line["by_point"][r["how"]] = line["by_point"].get(r["how"], 0) + 1
-    for k in ("app_stopped_after_kill", "enospc"):
+    for k in ("app_stopped_after_kill", "enospc", "docker_error"):
         if any(k in r for r in rows):
             line[k] = sum(1 for r in rows if r.get(k))
     sys.stderr.write("\n[reliability] %s\n" % json.dumps(line, sort_keys=True))
@@ -224,16 +244,19 @@ def test_backup_kill9_at_random_points(sample_app, tmp_path):
             child = Child("snapshot", job, failpoints="%s=kill" % point)
             rc, out, err = child.result()
             killed = rc == -9
-            assert killed, "%s %s: the failpoint did not kill the run: %s %s %s" % (ctx, how, rc, out, err[-1500:])
+            assert killed or docker_flake(rc, out), "%s %s: the failpoint did not kill the run: %s %s %s" % (
+                ctx, how, rc, out, err[-1500:])
         else:
             delay = rng.uniform(0.0, baseline * (1.6 if mode == "cold" else 1.1))
             how = "delay"
             child = Child("snapshot", job)
             killed = child.kill_after(delay)
             rc, out, err = child.result()
-            assert killed or rc == 0, "%s: uninterrupted run failed: %s %s %s" % (ctx, rc, out, err[-1500:])
+            assert killed or rc == 0 or docker_flake(rc, out), "%s: uninterrupted run failed: %s %s %s" % (
+                ctx, rc, out, err[-1500:])
         ctx += " " + how
-        rows.append({"how": how.split(":")[0] + (":" + mode), "killed": killed})
+        flake = not killed and docker_flake(rc, out)
+        rows.append({"how": how.split(":")[0] + (":" + mode), "killed": killed, "docker_error": flake})
         # the safety net (or the run's own resume) brings the app back
         assert app_running(app, timeout=90), "%s: app is %s after the kill" % (ctx, app.status())
         after = check_repository(repo, app.name, cache)
@@ -241,11 +264,10 @@ def test_backup_kill9_at_random_points(sample_app, tmp_path):
         assert set(before) <= set(after), "%s: a kill removed snapshots %s" % (ctx, sorted(set(before) - set(after)))
         assert len(new) <= 1, "%s: one run published %s" % (ctx, new)
         if not killed:
-            assert len(new) == 1
+            assert len(new) == (0 if flake else 1), (ctx, new)
         # the app writes again, and the next run succeeds and cleans up
         app.wait_seq(app.max_seq(), timeout=60)
-        rc, out, err, _ = run_child("snapshot", dict(base, mode="pause"))
-        assert rc == 0 and out["ok"], "%s: next run failed: %s %s %s" % (ctx, rc, out, err[-2000:])
+        out = next_run(dict(base, mode="pause"), ctx)
         assert out["result"]["verification"]["status"] == "verified"
         assert leftovers(repo, app.name) == [], ctx
         assert app.status() == "running", ctx
@@ -367,8 +389,8 @@ def _rows(db):
 def test_restore_kill9_at_random_points(sample_app, tmp_path):
     """kill -9 of a restore at random points; the next restore puts the snapshot in place and the app runs.
 
-    A kill between stop and start leaves the app stopped (no safety net in restore yet): counted here as
-    ``app_stopped_after_kill`` and asserted by the strict xfail below; the next restore starts it again.
+    A kill while the app is down is covered by the restore's safety net: the app must run after every kill.
+    The next run waits for the next UTC second (see test_restore_retried_in_the_same_second).
     """
     rng = random.Random(SEED + 2)
     app = sample_app
@@ -404,12 +426,14 @@ def test_restore_kill9_at_random_points(sample_app, tmp_path):
             rc, out, err = child.result()
             assert killed or rc == 0, "%s: uninterrupted restore failed: %s %s %s" % (ctx, rc, out, err[-1500:])
         ctx += " " + how
-        stopped = not app_running(app, timeout=5)
+        stopped = not app_running(app, timeout=60)
         rows.append({"how": how, "killed": killed, "app_stopped_after_kill": stopped})
+        assert not stopped, "%s: the app is %s after the kill" % (ctx, app.status())
         # the repository is never touched by a restore, killed or not
         check_repository(repo, app.name, cache, deep_newest=False)
         assert snapshots(os.path.join(repo, HOST, app.name)) == sorted(ids), ctx
         # the next restore succeeds, starts the app and puts the snapshot's rows back
+        _next_second()
         rc, out, err, _ = run_child("restore", job)
         assert rc == 0 and out["ok"], "%s: next restore failed: %s %s %s" % (ctx, rc, out, err[-2000:])
         assert app_running(app), ctx
@@ -421,18 +445,54 @@ def test_restore_kill9_at_random_points(sample_app, tmp_path):
     record("restore", rows)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _restore._switch stops the app without a safety net; a restore killed "
-                                       "between docker stop and docker start leaves the app stopped")
-def test_restore_killed_while_app_stopped_app_comes_back(sample_app, tmp_path):
+@pytest.mark.parametrize("point", ["after_stop", "mid_swap", "after_swap"])
+def test_restore_killed_while_app_stopped_app_comes_back(sample_app, tmp_path, point):
+    """Deterministic kill points inside the window where the app is down: the restore's safety net starts it,
+    on a complete database (old or restored), and the next restore succeeds."""
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(10)
     rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
-    rc, out, err, _ = run_child("restore", _restore_job(app, repo), point="after_stop")
+    rc, out, err, _ = run_child("restore", _restore_job(app, repo), point=point)
     assert rc == -9, (rc, out, err[-1500:])
-    # the backup's safety net starts a stopped app within stop_timeout + 30 s; the restore's should do the same
-    assert app_running(app, timeout=60), "app left %s by a killed restore" % app.status()
+    assert app_running(app, timeout=60), "app left %s by a restore killed at %s" % (app.status(), point)
+    app.wait_healthy(120)
+    app.wait_seq(app.max_seq(), timeout=60)
+    check_repository(repo, app.name)
+    _next_second()
+    rc, out, err, _ = run_child("restore", _restore_job(app, repo))
+    assert rc == 0 and out["ok"], (rc, out, err[-2000:])
+    assert app_running(app) and app.health() == "healthy"
+
+
+def _next_second():
+    """Restore names its work directories by the UTC second: see test_restore_retried_in_the_same_second."""
+    t = time.time()
+    time.sleep(1.05 - (t - int(t)))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="BUG: _restore.run names owb-staging-/owb-rollback- by the UTC second (_now_tag) and "
+                          "os.makedirs(staging) without a unique suffix: a restore retried in the same second as a "
+                          "killed one crashes with a bare FileExistsError (and would share its rollback dir)")
+def test_restore_retried_in_the_same_second(sample_app, tmp_path):
+    app = sample_app
+    repo = str(tmp_path / "repo")
+    app.wait_seq(5)
+    rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    assert rc == 0 and out["ok"], (rc, out, err[-2000:])
+    # what a restore killed while staging leaves behind, for each of the next seconds
+    base = os.path.dirname(app.data_dir.rstrip("/"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    made = []
+    for s in range(0, 20):
+        p = os.path.join(base, "owb-staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
+        os.makedirs(p, exist_ok=True)
+        made.append(p)
+    rc, out, err, _ = run_child("restore", _restore_job(app, repo))
+    assert app_running(app)
+    assert rc in (0, 2), "crashed: rc %s\n%s" % (rc, err[-1500:])
 
 
 # ----------------------------------------------------------------------------------------------- disk full
