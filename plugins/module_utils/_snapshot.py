@@ -92,6 +92,11 @@ def normalize(job):
     if j["mode"] in ("pause", "cold") and not j["container"]:
         raise BackupError("mode %r needs a container to %s" % (j["mode"], "pause" if j["mode"] == "pause" else "stop"),
                           "name the Open WebUI container, or use mode 'hot' for a plain data directory")
+    for key, choices in (("verify", ("quick", "deep")), ("integrity", ("quick", "full", "none")),
+                         ("sqlite_method", ("backup_api", "vacuum_into")), ("secret_key", ("auto", "skip"))):
+        if j[key] not in choices:
+            raise BackupError("%s %r is not one of %s" % (key, j[key], ", ".join(choices)),
+                              "set %s to one of %s" % (key, ", ".join(choices)))
     if j["host"] is None:
         j["host"] = socket.gethostname().split(".")[0] or "localhost"
     if j["instance"] is None:
@@ -523,6 +528,9 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
             return _manifest.file_entry(rel, st, size, digest)
         except FileNotFoundError:
             return ("vanished", rel)
+        except PermissionError as e:
+            raise BackupError("cannot read %s in the data directory: %s" % (rel, e.strerror),
+                              "run the backup as root (become: true) or make the file readable; nothing was published")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(job["workers"]))) as pool:
         for res in pool.map(one, jobs):

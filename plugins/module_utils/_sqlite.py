@@ -290,7 +290,9 @@ def inspect_copy(path, integrity="quick", tables=None):
             else:
                 pragma = "quick_check" if integrity == "quick" else "integrity_check"
                 rows = [r[0] for r in conn.execute("PRAGMA %s" % pragma).fetchall()]
-                result = "ok" if rows == ["ok"] else "; ".join(rows[:5])
+                lines = [line for row in rows for line in str(row).splitlines() if line.strip()]
+                result = "ok" if lines == ["ok"] else "; ".join(lines[:5]) + (
+                    " (and %d more problems)" % (len(lines) - 5) if len(lines) > 5 else "")
             page_count = conn.execute("PRAGMA page_count").fetchone()[0]
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             counts = row_counts(conn, tables) if result in ("ok", "skipped") else {}

@@ -232,8 +232,6 @@ def test_corrupt_database_not_published(webui_db, out_dir, integrity):
     assert os.listdir(out_dir) == []  # no copy, no .tmp-, no -wal/-shm
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: integrity_check returns ONE row holding up to 100 newline-separated "
-                                        "problems; inspect_copy joins rows[:5], so the error message carries all of them")
 def test_corrupt_database_message_is_short(webui_db, out_dir):
     _corrupt_leaves(webui_db)
     with pytest.raises(BackupError) as ei:
