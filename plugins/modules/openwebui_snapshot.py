@@ -135,7 +135,8 @@ options:
 requirements:
   - Python docker SDK (C(python3-docker)) when I(container) is used.
 notes:
-  - In rollback-journal (non-WAL) databases, writers wait while the copy is made (Open WebUI's busy timeout is 5 s).
+  - In rollback-journal (non-WAL) databases, writers wait while the copy is made (Open WebUI's busy timeout is 5 s),
+    and a hot copy may wait for a gap between commits; use I(mode=pause) for busy non-WAL databases.
   - Run retention with M(sage_open_webui.backup.snapshot_prune) after this module.
 seealso:
   - module: sage_open_webui.backup.openwebui_info
