@@ -228,3 +228,44 @@ def test_chats_created_under_load(owui):
     assert listed == set(created)
     one = user.get_chat(created[-1])
     assert len(one["chat"]["history"]["messages"]) == 4
+
+
+def test_image_metadata_and_docker_health(owui):
+    """The image is laid out like the official one and Docker's own health check turns healthy."""
+    img = owui.docker.images.get(owui.image)
+    cfg = img.attrs["Config"]
+    assert cfg["Labels"]["org.opencontainers.image.version"] == "0.12.4"
+    assert cfg["WorkingDir"] == "/app/backend"
+    assert "DATA_DIR=/app/backend/data" in cfg["Env"]
+    assert cfg["Healthcheck"]["Test"][-1] == "/app/backend/healthcheck.py"
+    deadline = time.monotonic() + 60
+    while True:
+        owui.container.reload()
+        status = owui.container.attrs["State"].get("Health", {}).get("Status")
+        if status == "healthy" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert status == "healthy", owui.container.attrs["State"].get("Health")
+
+
+def test_entrypoint_generates_key_file_when_missing(owui_docker):
+    """No key file and no WEBUI_SECRET_KEY: the entrypoint writes a random key to the container layer
+    (not the data volume) and the server signs with it; a second container gets another key."""
+    keys = []
+    for _ in range(2):
+        inst = oc.start_openwebui(owui_docker, seed_fixture=False, secret_key=None)
+        try:
+            _record("empty_volume_start_to_healthy_s", inst.timings["start_to_healthy_s"])
+            key = inst.read_secret_key()
+            assert len(key) >= 12 and key != oc.FIXTURE_SECRET_KEY
+            if os.access(os.path.dirname(inst.volume_mountpoint), os.R_OK):
+                assert not os.path.exists(os.path.join(inst.volume_mountpoint, ".webui_secret_key"))
+                assert os.path.exists(os.path.join(inst.volume_mountpoint, "webui.db"))
+            c = inst.client()
+            token = c.signup("First Admin", "first@example.com", "First-Admin-Pass-1")
+            claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+            assert inst.client(_forge_jwt(key, dict(claims, jti=str(uuid.uuid4())))).me()["role"] == "admin"
+            keys.append(key)
+        finally:
+            inst.remove()
+    assert keys[0] != keys[1]
