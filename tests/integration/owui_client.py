@@ -300,7 +300,7 @@ class OpenWebUIInstance:
         return self.stop(), self.start(timeout)
 
     def read_secret_key(self):
-        bits, _ = self.container.get_archive(KEY_PATH)
+        bits, dummy = self.container.get_archive(KEY_PATH)
         with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as tf:
             return tf.extractfile(tf.getmembers()[0]).read().decode().strip()
 

@@ -252,7 +252,7 @@ def test_entrypoint_generates_key_file_when_missing(owui_docker):
     """No key file and no WEBUI_SECRET_KEY: the entrypoint writes a random key to the container layer
     (not the data volume) and the server signs with it; a second container gets another key."""
     keys = []
-    for _ in range(2):
+    for dummy in range(2):
         inst = oc.start_openwebui(owui_docker, seed_fixture=False, secret_key=None)
         try:
             _record("empty_volume_start_to_healthy_s", inst.timings["start_to_healthy_s"])
