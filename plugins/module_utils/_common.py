@@ -87,7 +87,7 @@ def failpoint(name):
     if not spec:
         return
     for item in spec.split(","):
-        key, _, action = item.strip().partition("=")
+        key, _sep, action = item.strip().partition("=")
         if key != name:
             continue
         if action == "kill":

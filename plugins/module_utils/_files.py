@@ -283,7 +283,7 @@ def copy_tree_raw(src_dir, dst_dir):
             os.makedirs(d, exist_ok=True)
             os.chmod(d, stat.S_IMODE(st.st_mode))
         elif kind == "file":
-            size, _ = copy_file(s, d, st=st, want_hash=False)
+            size = copy_file(s, d, st=st, want_hash=False)[0]
             out[rel] = (size, st)
         elif kind == "symlink":
             os.symlink(os.readlink(s), d)

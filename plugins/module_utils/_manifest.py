@@ -69,7 +69,8 @@ def load(snapshot_path):
     except ValueError as e:
         raise BackupError("manifest %s is not valid JSON (%s)" % (path, e), "the snapshot is damaged; use another snapshot")
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise BackupError("manifest %s has schema_version %r, expected %d" % (path, data.get("schema_version") if isinstance(data, dict) else None, SCHEMA_VERSION),
+        found = data.get("schema_version") if isinstance(data, dict) else None
+        raise BackupError("manifest %s has schema_version %r, expected %d" % (path, found, SCHEMA_VERSION),
                           "use a version of sage_open_webui.backup that knows this snapshot format")
     for entry in data.get("files", []):
         safe_relpath(entry.get("path"))
@@ -104,7 +105,7 @@ def verify(snapshot_path, manifest, deep=True, only=None):
             problems.append("size differs: %s (%d, manifest %d)" % (rel, st.st_size, entry["size"]))
             continue
         if deep:
-            _, digest = sha256_file(path)
+            digest = sha256_file(path)[1]
             if digest != entry["sha256"]:
                 problems.append("sha256 differs: %s" % rel)
     if only is None and os.path.isdir(data_dir):

@@ -206,7 +206,7 @@ class Repository(object):
 
 def _id_order(name):
     """Sort key of snapshot ids: time first, then the numeric collision suffix ('-2' < '-10')."""
-    base, _, suffix = name.partition("-")
+    base, _sep, suffix = name.partition("-")
     return (base, int(suffix) if suffix.isdigit() else 0, name)
 
 

@@ -19,7 +19,6 @@ This is a private module of the sage_open_webui.backup collection.
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import hashlib
 import json
 import os
@@ -302,7 +301,8 @@ class _Freezer(object):
         if job["mode"] != "hot" and source["state"] != "running":
             if source["state"] == "paused":
                 raise BackupError("container %s is paused" % source["container"],
-                                  "unpause it (docker unpause %s) — a previous run may have been killed; the safety net normally does this" % source["container"])
+                                  "unpause it (docker unpause %s); a previous run may have been killed, "
+                                  "the safety net normally does this" % source["container"])
             self.effective = "offline"
             warnings.append("container %s is %s: backed up as is, not started" % (source["container"], source["state"]))
 
@@ -360,7 +360,7 @@ class _Freezer(object):
             self.clock.note("resumed %s after %d ms" % (self.source["container"], self.freeze_ms))
         else:
             t_copy_end = time.monotonic()
-            order = [cid] + [d for d in self.job["dependents"]]
+            order = [cid] + list(self.job["dependents"])
             for name in order:
                 if name in self.stopped or name == cid:
                     try:
@@ -552,8 +552,8 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
     entries[-1]["mtime_ns"] = wst.st_mtime_ns
     entries.sort(key=lambda e: e["path"])
     files_ms = int((time.monotonic() - t_files) * 1000)
-    clock.note("%d files: %d linked, %d copied (%d ms)" % (len(entries), sum(1 for e in entries if e["linked"]),
-                                                          sum(1 for e in entries if not e["linked"]), files_ms))
+    n_linked = sum(1 for e in entries if e["linked"])
+    clock.note("%d files: %d linked, %d copied (%d ms)" % (len(entries), n_linked, len(entries) - n_linked, files_ms))
 
     # ---- checks ----
     t_verify = time.monotonic()
@@ -581,8 +581,8 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
     }
     for name, facts in databases.items():
         counts = facts.get("row_counts", {})
-        manifest["databases"][name] = {k: facts.get(k) for k in ("journal_mode", "method", "pages", "page_size", "bytes",
-                                                                  "sha256", "integrity", "alembic_revision")}
+        keys = ("journal_mode", "method", "pages", "page_size", "bytes", "sha256", "integrity", "alembic_revision")
+        manifest["databases"][name] = {k: facts.get(k) for k in keys}
         manifest["databases"][name]["row_counts"] = counts
     problems = _manifest.verify(staging, manifest, deep=(job["verify"] == "deep"))
     if problems:
@@ -614,7 +614,7 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
         "timing_ms": manifest["timing_ms"],
         "databases": manifest["databases"],
         "secret_key": secret,
-        "uploads_check": {k: v for k, v in uploads_check.items()},
+        "uploads_check": dict(uploads_check),
         "verification": manifest["verification"],
         "warnings": warnings,
         "events": clock.events,
@@ -753,7 +753,7 @@ def _preview(job, source, repo, warnings):
         "repository": repo.path,
         "previous": prev.id if prev else None,
         "plan": {"copy_files": copy_n, "copy_bytes": copy_b, "link_files": link_n, "link_bytes": link_b,
-                 "databases": ["webui.db"] + (["vector_db/chroma.sqlite3"] if os.path.exists(os.path.join(source["data_dir"], "vector_db", "chroma.sqlite3")) else [])},
+                 "databases": ["webui.db"] + (["vector_db/chroma.sqlite3"] if os.path.exists(os.path.join(vsrc, "chroma.sqlite3")) else [])},
         "warnings": warnings,
         "summary": "check mode: would snapshot %s into %s (%s; copy %d files / %s, link %d files)" % (
             source["data_dir"], repo.path, action, copy_n, human_bytes(copy_b), link_n),

@@ -264,7 +264,7 @@ def main():
         required_one_of=[("container", "data_dir")],
         supports_check_mode=True,
     )
-    job = {k: v for k, v in module.params.items()}
+    job = dict(module.params)
     try:
         result = run(job, check_mode=module.check_mode)
     except BackupError as e:

@@ -72,7 +72,7 @@ _ports_given = set()
 
 def free_port():
     """A free TCP port on 127.0.0.1 not handed out before in this session."""
-    for _ in range(100):
+    for dummy in range(100):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -217,8 +217,8 @@ def wait_healthy(container, timeout=60):
         container.reload()
         state = container.attrs["State"]
         if state["Status"] in ("exited", "dead"):
-            pytest.fail("container %s exited (code %s):\n%s" % (container.name, state.get("ExitCode"),
-                                                                 container.logs().decode("utf-8", "replace")[-3000:]))
+            logs = container.logs().decode("utf-8", "replace")[-3000:]
+            pytest.fail("container %s exited (code %s):\n%s" % (container.name, state.get("ExitCode"), logs))
         if (state.get("Health") or {}).get("Status") == "healthy":
             return time.monotonic() - t0
         time.sleep(0.1)
@@ -406,7 +406,7 @@ def s3_endpoint():
         env["MOTO_PYTHON"] = sys.executable
     except ImportError:
         pass
-    proc, _ = _run_script("s3.sh", str(port), env=env, timeout=600)
+    proc, dummy = _run_script("s3.sh", str(port), env=env, timeout=600)
     if proc.returncode != 0:
         _fail_script("S3 endpoint (tests/testbed/s3.sh %d)" % port, proc)
     url = proc.stdout.strip().splitlines()[-1]

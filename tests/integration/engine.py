@@ -43,7 +43,7 @@ def snapshot_proc(job, check_mode=False, failpoints=None, python=None, timeout=3
     if failpoints:
         env["OWB_FAILPOINTS"] = failpoints
     p = subprocess.run([python or sys.executable, "-c", RUNNER, collections_root(), json.dumps(job), "1" if check_mode else "0"],
-                       capture_output=True, text=True, env=env, timeout=timeout)
+                       capture_output=True, text=True, env=env, timeout=timeout, check=False)
     out = None
     if p.stdout.strip():
         try:
@@ -68,7 +68,7 @@ def ansible_playbook(playbook, extra_vars=None, check=False, timeout=600):
            "-e", json.dumps(ev)]
     if check:
         cmd.append("--check")
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT, check=False)
 
 
 def snapshots(repo_instance_dir):

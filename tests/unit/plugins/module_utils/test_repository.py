@@ -140,8 +140,8 @@ def test_staging_publish_list(repo):
         assert os.path.basename(st) == ".tmp-20261127T031500Z"
         assert os.path.isdir(os.path.join(st, "data"))
         assert os.stat(st).st_mode & 0o777 == 0o700
-        _manifest.write(os.path.join(st, _manifest.MANIFEST), {"schema_version": 1, "files": [],
-                                                                 "verification": {"status": "verified"}})
+        _manifest.write(os.path.join(st, _manifest.MANIFEST),
+                        {"schema_version": 1, "files": [], "verification": {"status": "verified"}})
         assert repo.list() == []  # staging is invisible
         ino = os.stat(st).st_ino
         final = repo.publish(st, "20261127T031500Z")
@@ -186,7 +186,7 @@ def test_list_oldest_first_and_new_id_collision(repo):
     when = datetime.datetime(2026, 11, 27, 3, 15, 0, tzinfo=datetime.timezone.utc)
     with repo.lock():
         ids = []
-        for _ in range(3):
+        for dummy in range(3):
             sid = repo.new_id(when)
             ids.append(sid)
             _publish(repo, sid)
@@ -199,7 +199,7 @@ def test_list_order_with_ten_collisions(repo):
     when = datetime.datetime(2026, 11, 27, 3, 15, 0, tzinfo=datetime.timezone.utc)
     with repo.lock():
         ids = []
-        for _ in range(11):
+        for dummy in range(11):
             sid = repo.new_id(when)
             ids.append(sid)
             _publish(repo, sid)

@@ -40,7 +40,7 @@ def _sha(path):
 def _tree(root):
     """{rel: (size, mtime_ns, sha256)} of every regular file below root."""
     out = {}
-    for dirpath, _, files in os.walk(root):
+    for dirpath, dummy, files in os.walk(root):
         for n in files:
             p = os.path.join(dirpath, n)
             st = os.lstat(p)
@@ -414,8 +414,8 @@ class FakeDocker(object):
 
     def inspect(self, name):
         self.log.append("inspect")
-        return {"Id": CID, "Name": "/open-webui", "State": {"Status": self.state, "Paused": self.state == "paused",
-                                                             "Running": self.state == "running"}}
+        state = {"Status": self.state, "Paused": self.state == "paused", "Running": self.state == "running"}
+        return {"Id": CID, "Name": "/open-webui", "State": state}
 
     def data_mount(self, info):
         return {"type": "volume", "name": "open-webui", "source": self.data_dir, "destination": "/app/backend/data"}
