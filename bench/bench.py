@@ -241,7 +241,11 @@ class Bench(object):
                 conn.close()
         except sqlite3.Error as e:
             return {"error": str(e)}
+        # from the last commit before the window (a stop can come right at t0) to the last one inside it
+        before = [r[0] for r in rows if r[0] is not None and r[0] < t0 * 1000]
         ts = sorted(r[0] for r in rows if r[0] is not None and t0 * 1000 <= r[0] <= t1 * 1000)
+        if before:
+            ts.insert(0, max(before))
         if len(ts) < 2:
             return {"commits": len(ts), "max_gap_ms": None}
         gaps = [b - a for a, b in zip(ts, ts[1:])]
@@ -576,6 +580,7 @@ class Bench(object):
             getattr(self, "sec_" + s)()
             self.res["sections"][s]["section_seconds"] = round(time.monotonic() - ts, 1)
         self.res["app"]["writer_end"] = self.writer_state()
+        self.res["app_gap_method"] = 2   # 2: the window includes the last commit before it
         self.res["wall_seconds"] = round(time.monotonic() - t0, 1)
         self.res["load1"] = {"min": min(self.loads), "median": statistics.median(self.loads), "max": max(self.loads)} if self.loads else None
         self.res["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -238,13 +238,13 @@ def run_md(res):
                  "paused, hashes everything, verifies, publishes; unchanged files are hard links). cp -a has no "
                  "incremental mode: its second run is another full copy. rsync -a runs again into the same target; "
                  "--link-dest makes a new directory linked against the first. rclone sync and restic run again against the "
-                 "same target/repository. *written* = bytes the process wrote to the file system (rusage).\n")
+                 "same target/repository. *written* = bytes the process wrote to the file system, *CPU* = user + system CPU seconds of the process and its children (both from rusage).\n")
         L.append("The engine runs twice: with `exclude: []` (every file: the same bytes as the other tools; the ratios and "
                  "acceptance use it) and with its defaults (skips the re-downloadable model caches under cache/, here %s)." % human(
                      sum(v["bytes"] for k, v in res["dataset"].items() if k == "cache/")))
         L.append("")
-        L.append("| tool | first | written | no-change | written | engine ÷ tool (first) | engine ÷ tool (no-change) |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| tool | first | CPU | written | no-change | CPU | written | engine ÷ tool (first) | engine ÷ tool (no-change) |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         e1, e2 = _row(snap, ENGINE_ALL, "first"), _row(snap, ENGINE_ALL, "no-change")
         tools = []
         for r in snap:
@@ -260,8 +260,8 @@ def run_md(res):
 
         for t in tools:
             a, b = _row(snap, t, "first"), _row(snap, t, "no-change")
-            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                t, cell(a), human(a["written"]) if a else "—", cell(b), human(b["written"]) if b else "—",
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                t, cell(a), s(a and a.get("cpu"), 1), human(a["written"]) if a else "—", cell(b), s(b and b.get("cpu"), 1), human(b["written"]) if b else "—",
                 "—" if t.startswith("engine") else ratio(e1 and e1["seconds"], a and a["seconds"]),
                 "—" if t.startswith("engine") else ratio(e2 and e2["seconds"], b and b["seconds"])))
         notes = [r for r in snap if r.get("rc") not in (0, None)]
@@ -290,6 +290,12 @@ def run_md(res):
                                                        "—" if r is base or not r.get("ok") else ratio(base and base["seconds"], r["seconds"])))
 
     fr = sec.get("freeze")
+    if fr and res.get("app_gap_method", 1) < 2:
+        # first version measured the gap from the first commit inside the window: wrong when the stop comes right at
+        # its start (restart and stop-copy-start rows); pause/cold windows start seconds before the freeze and are right
+        fr = json.loads(json.dumps(fr))
+        for r in fr["restart"] + fr["stopped"]:
+            r["app_gap"] = None
     if fr:
         L.append("\n### Freeze and downtime (app container running, data set in its volume)\n")
         L.append("Page cache: **not** dropped in this section (a live app's working set is warm; dropping it only slows "
