@@ -452,6 +452,16 @@ def _now_tag():
     return utcnow().strftime("%Y%m%dT%H%M%SZ")
 
 
+def _unique_tag(base, prefix):
+    """Time tag no staging/rollback/failed directory of an earlier restore uses (``-N`` on collision)."""
+    tag = base_tag = _now_tag()
+    n = 1
+    while any(os.path.lexists(os.path.join(base, prefix + kind + tag)) for kind in ("staging-", "rollback-", "failed-")):
+        n += 1
+        tag = "%s-%d" % (base_tag, n)
+    return tag
+
+
 def work_base(data_dir):
     """Directory beside the data directory on the same filesystem (renames stay atomic), else the data dir
     itself (our entries are then hidden names, skipped when moving the current data aside)."""
@@ -904,7 +914,7 @@ def run(job, check_mode=False, docker=None):
             raise BackupError("data directory %s is a link" % data_dir, "give the real path")
         base, prefix = work_base(data_dir)
         removed = prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
-        tag = _now_tag()
+        tag = _unique_tag(base, prefix)
         staging = os.path.join(base, prefix + "staging-" + tag)
         rollback = os.path.join(base, prefix + "rollback-" + tag)
         failed = os.path.join(base, prefix + "failed-" + tag)

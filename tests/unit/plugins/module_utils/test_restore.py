@@ -393,3 +393,27 @@ def test_latest_falls_back_with_a_warning():
     skipped = []
     assert _restore.select_snapshot(snaps, skipped=skipped) == "20261101T000000Z"
     assert skipped == ["20261102T000000Z: damaged: x"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owners_come_back_from_the_manifest_or_the_override(tmp_path):
+    data = str(tmp_path / "srv" / "data")
+    _extract_fixture(data)
+    for dirpath, dirnames, filenames in os.walk(data):
+        for n in dirnames + filenames:
+            os.chown(os.path.join(dirpath, n), 1000, 1001)
+    repo = str(tmp_path / "repo")
+    _snapshot.run({"data_dir": data, "repository": repo, "host": "h1", "instance": "owui", "mode": "hot"})
+    for dirpath, dirnames, filenames in os.walk(data):
+        for n in dirnames + filenames:
+            os.chown(os.path.join(dirpath, n), 0, 0)
+    job = {"repository": repo, "host": "h1", "instance": "owui", "data_dir": data}
+    _restore.run(job)
+    for rel in ("webui.db", "uploads", "vector_db", "vector_db/chroma.sqlite3"):
+        st = os.stat(os.path.join(data, rel))
+        assert (st.st_uid, st.st_gid) == (1000, 1001), rel
+    _restore.run(dict(job, owner="2000:2001"))
+    for dirpath, dirnames, filenames in os.walk(data):
+        for n in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            assert (st.st_uid, st.st_gid) == (2000, 2001), os.path.join(dirpath, n)
