@@ -614,7 +614,12 @@ def undo(data_dir, staging, rollback, journal):
     for name in os.listdir(data_dir):
         if name.startswith(HIDDEN_PREFIX) or (scope is not None and name not in scope) or name in journal.get("pending", ()):
             continue
-        os.rename(os.path.join(data_dir, name), os.path.join(staging, name))
+        dst = os.path.join(staging, name)
+        n = 1
+        while os.path.lexists(dst):  # never rename onto something (a directory rename would fail half-way)
+            n += 1
+            dst = os.path.join(staging, "%s.owb-%d" % (name, n))
+        os.rename(os.path.join(data_dir, name), dst)
     for name in reversed(journal["aside"]):
         os.rename(os.path.join(rollback, name), os.path.join(data_dir, name))
     fsync_path(data_dir)
