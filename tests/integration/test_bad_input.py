@@ -10,7 +10,6 @@ existing snapshots are byte-for-byte the same, the app runs (or stays as it was)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -133,7 +132,7 @@ def ansible_module(module, args, check=False, timeout=300):
            "-a", json.dumps(args), "-e", json.dumps({"ansible_python_interpreter": sys.executable})]
     if check:
         cmd.append("--check")
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT, check=False)
     try:
         data = json.loads(p.stdout)
         res = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
@@ -278,7 +277,7 @@ def test_repository_read_only(data, repo, tmp_path):
     """An unwritable repository (root is not stopped by modes: a read-only mount is)."""
     mnt = tmp_path / "ro"
     mnt.mkdir()
-    r = subprocess.run(["mount", "--bind", repo, str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "--bind", repo, str(mnt)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], check=True)
@@ -407,7 +406,7 @@ def _as_nobody(job):
     if not py:
         pytest.fail("no /usr/bin/python3 to run the engine as a non-root user")
     p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", RUN_AS_NOBODY,
-                        collections_root(), json.dumps(job)], capture_output=True, text=True, timeout=300)
+                        collections_root(), json.dumps(job)], capture_output=True, text=True, timeout=300, check=False)
     return p
 
 
@@ -417,7 +416,7 @@ class Precondition(Exception):
 
 def _nobody_can(*args):
     return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + list(args),
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 @pytest.fixture

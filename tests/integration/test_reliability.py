@@ -28,7 +28,7 @@ import time
 import pytest
 
 from engine import collections_root, max_writer_seq, snapshots, wait_for
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _retention
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import snapshot_id_for
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
@@ -191,7 +191,7 @@ def docker_flake(rc, out):
 def next_run(job, ctx):
     """The uninterrupted run after a trial; one retry when the Docker engine itself failed."""
     for attempt in range(2):
-        rc, out, err, _ = run_child("snapshot", job)
+        rc, out, err, _secs = run_child("snapshot", job)
         if not (docker_flake(rc, out) and attempt == 0):
             break
         time.sleep(2)
@@ -313,7 +313,7 @@ def test_retention_kill9_at_random_points(sample_app, tmp_path):
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(10)
-    rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     template = str(tmp_path / "template")
     subprocess.run(["cp", "-al", out["result"]["path"], template], check=True)
@@ -361,14 +361,14 @@ def test_retention_kill9_at_random_points(sample_app, tmp_path):
         assert newest_verified in after, ctx
         assert set(before) - set(after) <= set(want["delete"]), ctx
         # the next prune finishes the job exactly and removes the trash of the killed one
-        rc, out, err, _ = run_child("prune", params)
+        rc, out, err, _secs = run_child("prune", params)
         assert rc == 0 and out["ok"], "%s: next prune failed: %s %s %s" % (ctx, rc, out, err[-2000:])
         final = check_repository(repo, app.name, cache, deep_newest=False)
         assert set(final) == set(want["keep"]), (ctx, final, want)
         assert leftovers(repo, app.name) == [], ctx
         assert app.status() == "running"
     # and a real backup on top of the pruned repository still works (links into a surviving snapshot)
-    rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     check_repository(repo, app.name)
     record("retention", rows)
@@ -397,8 +397,8 @@ def test_restore_kill9_at_random_points(sample_app, tmp_path):
     repo = str(tmp_path / "repo")
     app.wait_seq(20)
     ids = []
-    for _ in range(2):
-        rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    for _round in range(2):
+        rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
         assert rc == 0 and out["ok"], (rc, out, err[-2000:])
         ids.append(out["result"]["snapshot_id"])
         app.wait_seq(app.max_seq() + 5)
@@ -434,7 +434,7 @@ def test_restore_kill9_at_random_points(sample_app, tmp_path):
         assert snapshots(os.path.join(repo, HOST, app.name)) == sorted(ids), ctx
         # the next restore succeeds, starts the app and puts the snapshot's rows back
         _next_second()
-        rc, out, err, _ = run_child("restore", job)
+        rc, out, err, _secs = run_child("restore", job)
         assert rc == 0 and out["ok"], "%s: next restore failed: %s %s %s" % (ctx, rc, out, err[-2000:])
         assert app_running(app), ctx
         assert app.health() == "healthy", ctx
@@ -452,16 +452,16 @@ def test_restore_killed_while_app_stopped_app_comes_back(sample_app, tmp_path, p
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(10)
-    rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
-    rc, out, err, _ = run_child("restore", _restore_job(app, repo), point=point)
+    rc, out, err, _secs = run_child("restore", _restore_job(app, repo), point=point)
     assert rc == -9, (rc, out, err[-1500:])
     assert app_running(app, timeout=60), "app left %s by a restore killed at %s" % (app.status(), point)
     app.wait_healthy(120)
     app.wait_seq(app.max_seq(), timeout=60)
     check_repository(repo, app.name)
     _next_second()
-    rc, out, err, _ = run_child("restore", _restore_job(app, repo))
+    rc, out, err, _secs = run_child("restore", _restore_job(app, repo))
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     assert app_running(app) and app.health() == "healthy"
 
@@ -480,7 +480,7 @@ def test_restore_retried_in_the_same_second(sample_app, tmp_path):
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(5)
-    rc, out, err, _ = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
+    rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     # what a restore killed while staging leaves behind, for each of the next seconds
     base = os.path.dirname(app.data_dir.rstrip("/"))
@@ -490,7 +490,7 @@ def test_restore_retried_in_the_same_second(sample_app, tmp_path):
         p = os.path.join(base, "owb-staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
         os.makedirs(p, exist_ok=True)
         made.append(p)
-    rc, out, err, _ = run_child("restore", _restore_job(app, repo))
+    rc, out, err, _secs = run_child("restore", _restore_job(app, repo))
     assert app_running(app)
     assert rc in (0, 2), "crashed: rc %s\n%s" % (rc, err[-1500:])
 
@@ -507,13 +507,13 @@ def test_disk_full_at_random_points(sample_app, tmp_path):
     app.wait_seq(10)
     mnt = tmp_path / "small"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=120m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=120m", "tmpfs", str(mnt)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, "cannot mount a tmpfs: %s" % r.stderr
     repo = str(mnt / "repo")
     job = {"container": app.name, "repository": repo, "host": HOST, "mode": "hot"}
     rows = []
     try:
-        rc, out, err, _ = run_child("snapshot", job)
+        rc, out, err, _secs = run_child("snapshot", job)
         assert rc == 0 and out["ok"], (rc, out, err[-2000:])
         full_bytes = out["result"]["totals"]["bytes"]
         for i in range(max(3, TRIALS // 2)):
@@ -525,7 +525,7 @@ def test_disk_full_at_random_points(sample_app, tmp_path):
             with open(ballast, "wb") as f:
                 f.write(b"\0" * max(0, free - leave))
             ctx = "seed %d trial %d free %d (snapshot %d bytes)" % (SEED, i, shutil.disk_usage(str(mnt)).free, full_bytes)
-            rc, out, err, _ = run_child("snapshot", job)
+            rc, out, err, _secs = run_child("snapshot", job)
             enospc = rc != 0
             rows.append({"how": "fill", "killed": False, "enospc": enospc})
             sys.stderr.write("[disk_full] %s -> %s\n" % (ctx, (out or {}).get("msg", "published")))
@@ -539,7 +539,7 @@ def test_disk_full_at_random_points(sample_app, tmp_path):
             assert leftovers(repo, app.name) == [], "%s: staging left on a full disk" % ctx
             assert app.status() == "running", ctx
             os.unlink(ballast)
-            rc, out, err, _ = run_child("snapshot", job)
+            rc, out, err, _secs = run_child("snapshot", job)
             assert rc == 0 and out["ok"], "%s: run after freeing space failed: %s %s" % (ctx, out, err[-2000:])
             # keep the tmpfs from filling with snapshots
             for sid in check_repository(repo, app.name)[:-1]:
