@@ -236,20 +236,21 @@ def _unchanged(entry, st):
         and entry.get("mode") == "%04o" % stat.S_IMODE(st.st_mode)
 
 
-def _copy_vector_db(src_root, dst_root, prev, prev_index, fast, live=False):
-    """Copy vector_db/: link segment files unchanged since the previous snapshot, copy the rest.
+def _stage_segments(src_root, dst_root, prev, prev_index, staged=None):
+    """Copy (fast, no hashing) or link Chroma's segment files: everything in vector_db/ but chroma.sqlite3*.
 
-    ``fast``: inside the freeze — in-kernel copies, no hashing (hash after the thaw).
-    ``live``: Chroma may be writing: its SQLite files are copied with the backup API, never raw.
-    Returns {rel: {"st", "size", "sha256" or None, "linked"}} with rel relative to the data dir.
+    Called once before the freeze (the bulk of the bytes), then again inside it with ``staged``: only files
+    whose size, mtime or inode changed since are copied again, and files gone since are removed, so the
+    freeze does not grow with the size of the HNSW indexes. Returns {rel: {"st", "size", "sha256", "linked"}}.
     """
     out = {}
     if not os.path.isdir(src_root):
         return out
     os.makedirs(dst_root, exist_ok=True)
     for rel, kind, st in _files.walk(src_root):
+        if rel.startswith("chroma.sqlite3"):
+            continue
         drel = "vector_db/" + rel
-        s = os.path.join(src_root, rel)
         d = os.path.join(dst_root, rel)
         if kind == "dir":
             os.makedirs(d, exist_ok=True)
@@ -257,19 +258,37 @@ def _copy_vector_db(src_root, dst_root, prev, prev_index, fast, live=False):
             continue
         if kind != "file":
             continue
-        entry = prev_index.get(drel)
-        if live and rel.startswith("chroma.sqlite3"):
-            if rel == "chroma.sqlite3":
-                _sqlite.backup(s, d, integrity="none", fsync=False)
-                out[drel] = {"st": st, "size": os.path.getsize(d), "sha256": None, "linked": False}
+        old = (staged or {}).get(drel)
+        if old is not None and (old["st"].st_size, old["st"].st_mtime_ns, old["st"].st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+            out[drel] = old
             continue
-        if prev is not None and not rel.startswith("chroma.sqlite3") and _unchanged(entry, st):
+        if old is not None or os.path.lexists(d):
+            os.unlink(d)
+        entry = prev_index.get(drel)
+        s = os.path.join(src_root, rel)
+        if prev is not None and _unchanged(entry, st):
             linked = _files.link_or_copy(os.path.join(prev.path, "data", drel), s, d, st)
             out[drel] = {"st": st, "size": st.st_size, "sha256": entry["sha256"] if linked else None, "linked": linked}
         else:
-            size, digest = _files.copy_file(s, d, st=st, want_hash=not fast)
-            out[drel] = {"st": st, "size": size, "sha256": digest, "linked": False}
+            size = _files.copy_file(s, d, st=st, want_hash=False)[0]
+            out[drel] = {"st": st, "size": size, "sha256": None, "linked": False}
+    for drel in set(staged or {}) - set(out):
+        path = os.path.join(dst_root, drel[len("vector_db/"):])
+        if os.path.lexists(path):
+            os.unlink(path)
     return out
+
+
+def _pin_or_copy_chroma(src, dst, pin_timeout):
+    """Inside the freeze: pin chroma.sqlite3 (rollback journal: a SHARED lock, Chroma's writers wait until
+    the copy after the thaw is done) or, when a frozen writer holds its lock, copy it crash-consistently."""
+    if not os.path.exists(src):
+        return None
+    try:
+        return _sqlite.pin(src, timeout=pin_timeout)
+    except BackupError:
+        _copy_raw_db(src, dst)
+        return None
 
 
 def _tree_signature(root):
@@ -446,8 +465,15 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
     vector = {}
     t_db = time.monotonic()
     pinned = None
+    chroma_pin = None
     raw_webui = False
+    chroma_src = os.path.join(vsrc, "chroma.sqlite3")
+    chroma_dst = os.path.join(vdst, "chroma.sqlite3")
     freezer = _Freezer(job, source, docker, clock, warnings)
+    staged = None
+    if freezer.effective != "hot":
+        # the bulk of vector_db (HNSW segment files) before the freeze; only changes are copied inside it
+        staged = _stage_segments(vsrc, vdst, prev, prev_index)
     with freezer:
         failpoint("frozen")
         if freezer.effective == "pause":
@@ -457,42 +483,75 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
                 else:
                     _copy_raw_db(webui_src, webui_dst)
                     raw_webui = True
-                vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True)
+                chroma_pin = _pin_or_copy_chroma(chroma_src, chroma_dst, pin_timeout=0.05)
+                vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
             except BaseException:
-                if pinned is not None:
-                    pinned.close()
+                for conn in (pinned, chroma_pin):
+                    if conn is not None:
+                        conn.close()
                 raise
             freezer.thaw()
         elif freezer.effective in ("cold", "offline"):
             # nothing writes: a raw copy (with the -wal) is consistent and the fastest; checked after the start
             _copy_raw_db(webui_src, webui_dst)
             raw_webui = True
-            vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True)
+            if os.path.exists(chroma_src):
+                _copy_raw_db(chroma_src, chroma_dst)
+            vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
             freezer.thaw()
         else:  # hot
             databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, method=job["sqlite_method"],
                                                    integrity=job["integrity"])
-            vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, warnings)
-    if pinned is not None:
+            if os.path.isdir(vsrc):
+                vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases)
+    failpoint("thawed")
+    # Chroma first: while it is pinned its writers wait. Then webui.db, concurrently with the files below.
+    if chroma_pin is not None:
         try:
-            databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, source_conn=pinned, integrity=job["integrity"])
+            databases["vector_db/chroma.sqlite3"] = _sqlite.backup(chroma_src, chroma_dst, source_conn=chroma_pin,
+                                                                   integrity=job["integrity"])
         finally:
-            pinned.close()
-    elif raw_webui:
-        databases["webui.db"] = _finish_raw_db(webui_src, webui_dst, job)
-    chroma_dst = os.path.join(vdst, "chroma.sqlite3")
-    if os.path.exists(chroma_dst) and "vector_db/chroma.sqlite3" in vector:
-        facts = _finish_raw_db(os.path.join(vsrc, "chroma.sqlite3"), chroma_dst, job,
-                               tables=("collections", "segments", "embeddings"))
-        databases["vector_db/chroma.sqlite3"] = facts
-        vector["vector_db/chroma.sqlite3"].update({"sha256": facts["sha256"], "size": facts["bytes"]})
+            chroma_pin.close()
+    elif os.path.exists(chroma_dst) and "vector_db/chroma.sqlite3" not in databases:
+        databases["vector_db/chroma.sqlite3"] = _finish_raw_db(chroma_src, chroma_dst, job)
+    if "vector_db/chroma.sqlite3" in databases:
+        facts = databases["vector_db/chroma.sqlite3"]
+        st = vector.get("vector_db/chroma.sqlite3", {}).get("st") or os.stat(chroma_src)
+        vector["vector_db/chroma.sqlite3"] = {"st": st, "size": facts["bytes"], "sha256": facts["sha256"], "linked": False}
         for suffix in ("-journal", "-wal", "-shm"):
             vector.pop("vector_db/chroma.sqlite3" + suffix, None)
-    db_ms = int((time.monotonic() - t_db) * 1000)
-    clock.note("databases and vector store copied (%d ms)" % db_ms)
-    failpoint("thawed")
 
-    # ---- everything else: link unchanged files, copy new ones (the app is running again) ----
+    db_done = []
+
+    def copy_webui():
+        try:
+            if pinned is not None:
+                try:
+                    return _sqlite.backup(webui_src, webui_dst, source_conn=pinned, integrity=job["integrity"])
+                finally:
+                    pinned.close()
+            if raw_webui:
+                return _finish_raw_db(webui_src, webui_dst, job)
+            return databases["webui.db"]
+        finally:
+            db_done.append(time.monotonic())
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, int(job["workers"])))
+    try:
+        webui_future = pool.submit(copy_webui)
+        result = _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings)
+        databases["webui.db"] = webui_future.result()
+    finally:
+        if pinned is not None and not db_done:
+            webui_future.cancel()
+        pool.shutdown(wait=True)
+    db_ms = int((db_done[0] - t_db) * 1000)
+    return _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
+                   webui_src, webui_dst, sdata, db_ms, *result)
+
+
+def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings):
+    """Everything but the databases: link unchanged files, copy new ones (the app is running again)."""
     t_files = time.monotonic()
     failpoint("copying")
     entries = []
@@ -532,28 +591,31 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
             raise BackupError("cannot read %s in the data directory: %s" % (rel, e.strerror),
                               "run the backup as root (become: true) or make the file readable; nothing was published")
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(job["workers"]))) as pool:
-        for res in pool.map(one, jobs):
-            if isinstance(res, tuple):
-                warnings.append("%s disappeared during the backup (skipped)" % res[1])
-            else:
-                entries.append(res)
-
-    # hash what was copied fast inside the freeze, and the databases
+    # hash what was copied fast around the freeze, in the same pool
+    hashed = {rel: pool.submit(_files.sha256_file, os.path.join(sdata, rel))
+              for rel, v in vector.items() if v["sha256"] is None}
+    for res in pool.map(one, jobs):
+        if isinstance(res, tuple):
+            warnings.append("%s disappeared during the backup (skipped)" % res[1])
+        else:
+            entries.append(res)
     for rel, v in vector.items():
-        st = v["st"]
-        digest = v["sha256"]
-        size = v["size"]
-        if digest is None:
-            size, digest = _files.sha256_file(os.path.join(sdata, rel))
-        entries.append(_manifest.file_entry(rel, st, size, digest, linked=v["linked"]))
+        size, digest = hashed[rel].result() if rel in hashed else (v["size"], v["sha256"])
+        entries.append(_manifest.file_entry(rel, v["st"], size, digest, linked=v["linked"]))
+    files_ms = int((time.monotonic() - t_files) * 1000)
+    return entries, dirs, files_ms
+
+
+def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
+            webui_src, webui_dst, sdata, db_ms, entries, dirs, files_ms):
+    """Checks, manifest, verification, publish."""
     wst = os.stat(webui_dst)
     entries.append(_manifest.file_entry("webui.db", os.stat(webui_src), wst.st_size, databases["webui.db"]["sha256"]))
     entries[-1]["mtime_ns"] = wst.st_mtime_ns
     entries.sort(key=lambda e: e["path"])
-    files_ms = int((time.monotonic() - t_files) * 1000)
     n_linked = sum(1 for e in entries if e["linked"])
-    clock.note("%d files: %d linked, %d copied (%d ms)" % (len(entries), n_linked, len(entries) - n_linked, files_ms))
+    clock.note("databases copied (%d ms); %d files: %d linked, %d copied (%d ms)"
+               % (db_ms, len(entries), n_linked, len(entries) - n_linked, files_ms))
 
     # ---- checks ----
     t_verify = time.monotonic()
@@ -653,15 +715,22 @@ def _finish_raw_db(src, dst, job, tables=None):
     return facts
 
 
-def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, warnings):
-    """Hot copy of Chroma: retry until the folder was quiet for the whole copy."""
+def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases):
+    """Hot copy of Chroma: chroma.sqlite3 through the backup API, then the segment files; accepted only when
+    the folder did not change during the whole copy (retried, else the run fails and says to use pause)."""
+    chroma_src = os.path.join(vsrc, "chroma.sqlite3")
+    chroma_dst = os.path.join(vdst, "chroma.sqlite3")
     for attempt in range(int(job["hot_retries"]) + 1):
         before = _tree_signature(vsrc)
-        vector = _copy_vector_db(vsrc, vdst, prev, prev_index, fast=True, live=True)
-        after = _tree_signature(vsrc)
-        if before == after:
+        os.makedirs(vdst, exist_ok=True)
+        if os.path.exists(chroma_src):
+            databases["vector_db/chroma.sqlite3"] = _sqlite.backup(chroma_src, chroma_dst, integrity=job["integrity"],
+                                                                   fsync=False)
+        vector = _stage_segments(vsrc, vdst, prev, prev_index)
+        if before == _tree_signature(vsrc):
             return vector
         shutil.rmtree(vdst, ignore_errors=True)
+        databases.pop("vector_db/chroma.sqlite3", None)
         time.sleep(0.2 * (attempt + 1))
     raise BackupError("vector_db kept changing during %d hot copies" % (int(job["hot_retries"]) + 1),
                       "use mode 'pause' (freezes the app for well under a second) so Chroma is quiet while it is copied")

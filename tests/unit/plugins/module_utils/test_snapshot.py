@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import errno
 import hashlib
+import glob
 import os
 import sqlite3
 import stat
@@ -514,8 +515,12 @@ def test_pause_mode_order_and_content(fixture_data_dir, tmp_path, spy):
     i_pause, i_pin, i_unpause = log.index("pause"), log.index("pin webui.db"), log.index("unpause")
     i_main = log.index("backup webui.db")
     i_upload = _first(log, lambda x: x.startswith("copy ") and "/uploads/" in x)
-    i_vec = _first(log, lambda x: x.startswith("copy ") and "/vector_db/" in x)
-    assert log.index("arm unpause") < i_pause < i_pin < i_vec < i_unpause < i_main
+    i_seg = _first(log, lambda x: x.startswith("copy ") and "/vector_db/" in x)
+    i_pin_chroma = log.index("pin chroma.sqlite3")
+    # segment files are staged before the freeze; both databases are pinned inside it and copied after it
+    assert i_seg < log.index("arm unpause") < i_pause < i_pin < i_pin_chroma < i_unpause
+    assert i_unpause < log.index("backup chroma.sqlite3") < i_main
+    assert not any(x.startswith("copy ") for x in log[i_pause:i_unpause])  # nothing changed: no copy frozen
     assert i_unpause < i_upload
     assert log.index("disarm") > i_unpause and nets[0].disarmed
     assert "stop open-webui" not in log
@@ -595,11 +600,15 @@ def test_resume_when_vector_copy_raises(fixture_data_dir, tmp_path, spy, monkeyp
     log, nets = spy
     docker = FakeDocker(fixture_data_dir, log)
 
+    real_stage = _snapshot._stage_segments
+
     def broken(*a, **kw):
-        log.append("vector copy fails")
+        if kw.get("staged") is None:  # the pre-stage before the freeze works
+            return real_stage(*a, **kw)
+        log.append("vector copy fails")  # the re-sync inside the freeze fails
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(_snapshot, "_copy_vector_db", broken)
+    monkeypatch.setattr(_snapshot, "_stage_segments", broken)
     job = _pjob(tmp_path, mode)
     try:
         with pytest.raises(OSError):
@@ -652,3 +661,27 @@ def test_stopped_container_backed_up_offline(fixture_data_dir, tmp_path, spy):
     assert nets == [] and not any(x.startswith(("stop", "start", "pause", "unpause")) for x in log)
     assert any("backed up as is, not started" in w for w in res["warnings"])
     assert res["databases"]["webui.db"]["integrity"] == "ok"
+
+
+def test_pause_recopies_segment_files_changed_before_the_freeze(fixture_data_dir, tmp_path, spy):
+    """A segment file written between the pre-stage and the freeze is copied again inside the freeze."""
+    log, nets = spy
+    seg = sorted(glob.glob(os.path.join(fixture_data_dir, "vector_db", "*", "header.bin")))[0]
+    rel = os.path.relpath(seg, fixture_data_dir)
+
+    class Docker(FakeDocker):
+        def pause(self, cid):
+            with open(seg, "ab") as f:  # Chroma persisted its index just before the pause
+                f.write(b"new-bytes")
+            super().pause(cid)
+
+    docker = Docker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET})
+    try:
+        res = _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    i_pause, i_unpause = log.index("pause"), log.index("unpause")
+    assert "copy %s" % seg in log[i_pause:i_unpause]
+    with open(os.path.join(res["path"], "data", rel), "rb") as a, open(seg, "rb") as b:
+        assert a.read() == b.read()
+    assert _manifest.verify(res["path"], _manifest.load(res["path"]), deep=True) == []
