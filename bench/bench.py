@@ -71,6 +71,22 @@ def pct(values, p):
     return v[f] + (v[c] - v[f]) * (k - f)
 
 
+def code_id():
+    """Which engine code was measured: git HEAD, whether module_utils has uncommitted edits, and a hash of it."""
+    import hashlib
+    h = hashlib.sha256()
+    mu = os.path.join(ROOT, "plugins", "module_utils")
+    for n in sorted(os.listdir(mu)):
+        if n.endswith(".py"):
+            with open(os.path.join(mu, n), "rb") as f:
+                h.update(n.encode() + b"\0" + f.read())
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "plugins/module_utils"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    return {"head": head, "dirty": bool(dirty), "module_utils_sha256": h.hexdigest()[:12]}
+
+
 class Bench(object):
     def __init__(self, args):
         self.args = args
@@ -570,6 +586,7 @@ class Bench(object):
     def main(self):
         t0 = time.monotonic()
         os.makedirs(self.work, exist_ok=True)
+        self.res["engine_code"] = {"start": code_id()}
         self.check_cache_mode()
         self.setup_data()
         self.machine()
@@ -580,6 +597,7 @@ class Bench(object):
             getattr(self, "sec_" + s)()
             self.res["sections"][s]["section_seconds"] = round(time.monotonic() - ts, 1)
         self.res["app"]["writer_end"] = self.writer_state()
+        self.res["engine_code"]["end"] = code_id()
         self.res["app_gap_method"] = 2   # 2: the window includes the last commit before it
         self.res["wall_seconds"] = round(time.monotonic() - t0, 1)
         self.res["load1"] = {"min": min(self.loads), "median": statistics.median(self.loads), "max": max(self.loads)} if self.loads else None

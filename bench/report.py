@@ -208,6 +208,13 @@ def run_md(res):
         res["size"], res["started"], res.get("finished"), res["wall_seconds"], g.get("seconds", 0),
         "dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every measured operation except in the freeze section (see there)" if res["cache_mode"] == "cold"
         else "drop_caches not permitted: the data set was read once before every operation (all warm)"))
+    ec = res.get("engine_code")
+    if ec:
+        a, b = ec["start"], ec.get("end") or ec["start"]
+        L.append("Engine code measured: commit %s%s (module_utils sha256 %s)%s." % (
+            a["head"], " with uncommitted edits in plugins/module_utils" if a["dirty"] else "", a["module_utils_sha256"],
+            "" if a == b else "; **it changed during the run** (now %s%s, %s): rows mix both versions" % (
+                b["head"], " + edits" if b["dirty"] else "", b["module_utils_sha256"])))
     ld = res.get("load1")
     if ld:
         L.append("Load average (1 min) sampled before each measured operation: min %.1f, median %.1f, max %.1f on %d cores — "
@@ -304,7 +311,8 @@ def run_md(res):
                  "`docker start`, Docker health = healthy; the sample image's healthcheck runs every 2 s). *Extra* = downtime − "
                  "app stop − app start, i.e. what the backup itself adds while the app is down.\n")
         L.append("*App gap* = the longest gap between two commits of the sample app's own writer (it commits every 50 ms and "
-                 "stamps each chat with its clock), i.e. the stall as the app saw it (its writer resumes before Docker reports healthy).%s\n" % (
+                 "stamps each chat with its clock) during the whole operation, i.e. the stall as the app saw it, whatever "
+                 "caused it: the freeze, the stop, or disk contention from the copy (its writer resumes before Docker reports healthy).%s\n" % (
                      " Without any backup the longest gap was %s ms." % fr["quiet_gap"]["max_gap_ms"] if (fr.get("quiet_gap") or {}).get("max_gap_ms") is not None else ""))
         L.append("| approach | app unavailable | app stop | app start → healthy | extra (backup while down) | app gap | engine ÷ this (unavailable) |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -458,6 +466,9 @@ def write(path, res):
     L.append("| run | uploads | pause freeze, no-change snapshots of the freeze section (max) | pause freeze, every pause snapshot incl. first (max) | cold extra (max) | started |\n|---|---:|---:|---:|---:|---|")
     for size, up, pz, allpz, ex, st in gr:
         L.append("| %s | %s | %s | %s | %s | %s |" % (size, human(up or 0), s(pz, 3), s(allpz, 3), s(ex, 3), st))
+    L.append("\nCache state differs between the columns: the first snapshots of the snapshot section run after a page-cache "
+             "drop (the first one copies all of vector_db inside the freeze from disk); the freeze section runs warm. A "
+             "`large` run with `--sections freeze` has only warm freeze-section snapshots (its first pause snapshot is a full copy).")
     if not any(g[0] == "large" for g in gr):
         L.append("\nThe 8 GB (`large`) run has not been recorded yet: `bench/run --size large --sections freeze` adds it here.")
     for r in runs:
