@@ -492,12 +492,26 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
                 raise
             freezer.thaw()
         elif freezer.effective in ("cold", "offline"):
-            # nothing writes: a raw copy (with the -wal) is consistent and the fastest; checked after the start
-            _copy_raw_db(webui_src, webui_dst)
-            raw_webui = True
+            # Nothing writes. webui.db in WAL mode: pin its snapshot now and copy it after the start (the app
+            # writes new WAL frames meanwhile; a checkpoint cannot overwrite what the pin still reads).
+            # Otherwise a raw copy (with its -wal/-journal), checked after the start.
+            pinned = None
+            if webui_wal and job["sqlite_method"] == "backup_api" and freezer.effective == "cold":
+                try:
+                    pinned = _sqlite.pin(webui_src, timeout=0.5)
+                except BackupError:
+                    pinned = None
+            if pinned is None:
+                _copy_raw_db(webui_src, webui_dst)
+                raw_webui = True
             if os.path.exists(chroma_src):
                 _copy_raw_db(chroma_src, chroma_dst)
-            vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
+            try:
+                vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
+            except BaseException:
+                if pinned is not None:
+                    pinned.close()
+                raise
             freezer.thaw()
         else:  # hot
             databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, method=job["sqlite_method"],

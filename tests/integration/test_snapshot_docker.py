@@ -90,11 +90,14 @@ def test_delete_journal_database(sample_app_factory, tmp_path):
     app.wait_seq(10)
     assert app.writer()["journal_mode"] == "delete"
     repo = str(tmp_path / "repo")
-    for mode in ("hot", "pause"):
+    for mode in ("hot", "pause", "cold"):
         before = app.max_seq()
         res = _snapshot.run({"container": app.name, "repository": repo, "host": "t", "mode": mode})
         _check_snapshot(res["path"], before)
         assert res["databases"]["webui.db"]["journal_mode"] == "delete"
+        # rollback journal: copied while frozen or stopped, never pinned across the thaw
+        assert res["databases"]["webui.db"]["method"] == ("backup_api" if mode == "hot" else "file_copy_frozen")
+        app.wait_healthy()
     assert app.writer()["errors"] == 0
 
 

@@ -552,21 +552,24 @@ def test_cold_mode_order_and_content(fixture_data_dir, tmp_path, spy):
     assert res["mode"] == "cold"
     i_stop = log.index("stop %s" % CID)
     i_dep_stop = log.index("stop pipelines")
-    i_copy_db = _first(log, lambda x: x.startswith("copy ") and x.endswith("/webui.db"))
+    i_pin_db = log.index("pin webui.db")  # WAL: pinned while stopped, copied after the start
+    i_copy_chroma = _first(log, lambda x: x.startswith("copy ") and x.endswith("/chroma.sqlite3"))
     i_copy_vec = _first(log, lambda x: x.startswith("copy ") and "/vector_db/" in x)
     i_start = log.index("start %s" % CID)
-    assert log.index("arm start") < i_dep_stop < i_stop < i_copy_db < i_start
-    assert i_copy_vec < i_start
+    assert log.index("arm start") < i_dep_stop < i_stop < i_pin_db < i_start < log.index("backup webui.db")
+    assert i_stop < i_copy_chroma < i_start
+    assert i_copy_vec < log.index("arm start")  # segment files staged before the stop
     assert i_start < log.index("start pipelines") < log.index("wait_healthy") < log.index("disarm")
     assert nets[0].disarmed
-    assert "pause" not in log and "pin webui.db" not in log
-    # the raw copy took the -wal with it; the commit after the start is not in the snapshot
+    assert "pause" not in log
+    # the pinned snapshot holds the -wal's commit; the commit after the start is not in the snapshot
     assert _chat_ids(os.path.join(res["path"], "data", "webui.db")) == {"before-stop"}
     t = res["timing_ms"]
     assert t["downtime"] >= 30 and t["freeze"] == t["downtime"]
     m = _manifest.load(res["path"])
     assert m["databases"]["webui.db"]["integrity"] == "ok"
-    assert m["databases"]["webui.db"]["method"] == "file_copy_frozen"
+    assert m["databases"]["webui.db"]["method"] == "backup_api"
+    assert m["databases"]["vector_db/chroma.sqlite3"]["method"] == "file_copy_frozen"
     assert m["secret_key"]["source"] == "file"
     with open(os.path.join(res["path"], "secret", "webui_secret_key"), "rb") as f:
         assert f.read() == SECRET.encode()
