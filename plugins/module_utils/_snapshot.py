@@ -668,13 +668,15 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
     new_bytes = sum(e["size"] for e in entries if not e["linked"])
     manifest["totals"] = {"files": len(entries), "bytes": sum(e["size"] for e in entries), "new_bytes": new_bytes,
                           "linked_files": sum(1 for e in entries if e["linked"])}
-    manifest["timing_ms"] = {"total": clock.ms(), "freeze": freezer.freeze_ms, "downtime": freezer.downtime_ms,
-                             "app_stop": freezer.stop_ms, "app_start": freezer.start_ms,
-                             "databases": db_ms, "files": files_ms, "verify": verify_ms}
     manifest["verification"] = {"status": "verified", "checked_files": len(entries), "deep": job["verify"] == "deep",
                                 "databases": {k: v["integrity"] for k, v in databases.items()}}
     failpoint("before_publish")
-    _syncfs(staging)
+    t_sync = time.monotonic()
+    _syncfs(staging)  # every byte on disk before the manifest and the rename make the snapshot visible
+    manifest["timing_ms"] = {"total": clock.ms(), "freeze": freezer.freeze_ms, "downtime": freezer.downtime_ms,
+                             "app_stop": freezer.stop_ms, "app_start": freezer.start_ms,
+                             "databases": db_ms, "files": files_ms, "verify": verify_ms,
+                             "sync": int((time.monotonic() - t_sync) * 1000)}
     _manifest.write(os.path.join(staging, _manifest.MANIFEST), manifest)
     failpoint("manifest_written")
     final = repo.publish(staging, sid)

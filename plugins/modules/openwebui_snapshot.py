@@ -190,7 +190,7 @@ totals:
   returned: success and not check mode
   type: dict
 timing_ms:
-  description: Durations in milliseconds (total, freeze, downtime, app_stop, app_start, databases, files, verify).
+  description: Durations in milliseconds (total, freeze, downtime, app_stop, app_start, databases, files, verify, sync).
   returned: success and not check mode
   type: dict
 databases:
