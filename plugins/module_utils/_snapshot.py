@@ -519,21 +519,19 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
             if os.path.isdir(vsrc):
                 vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases)
     failpoint("thawed")
-    # Chroma first: while it is pinned its writers wait. Then webui.db, concurrently with the files below.
-    if chroma_pin is not None:
-        try:
-            databases["vector_db/chroma.sqlite3"] = _sqlite.backup(chroma_src, chroma_dst, source_conn=chroma_pin,
-                                                                   integrity=job["integrity"])
-        finally:
-            chroma_pin.close()
-    elif os.path.exists(chroma_dst) and "vector_db/chroma.sqlite3" not in databases:
-        databases["vector_db/chroma.sqlite3"] = _finish_raw_db(chroma_src, chroma_dst, job)
-    if "vector_db/chroma.sqlite3" in databases:
-        facts = databases["vector_db/chroma.sqlite3"]
-        st = vector.get("vector_db/chroma.sqlite3", {}).get("st") or os.stat(chroma_src)
-        vector["vector_db/chroma.sqlite3"] = {"st": st, "size": facts["bytes"], "sha256": facts["sha256"], "linked": False}
-        for suffix in ("-journal", "-wal", "-shm"):
-            vector.pop("vector_db/chroma.sqlite3" + suffix, None)
+    # After the thaw, in parallel: chroma.sqlite3 first (while it is pinned Chroma's writers wait), webui.db,
+    # and the files.
+    def copy_chroma():
+        if chroma_pin is not None:
+            try:
+                return _sqlite.backup(chroma_src, chroma_dst, source_conn=chroma_pin, integrity=job["integrity"])
+            finally:
+                chroma_pin.close()
+        if "vector_db/chroma.sqlite3" in databases:  # hot: already copied through the backup API
+            return databases["vector_db/chroma.sqlite3"]
+        if os.path.exists(chroma_dst):
+            return _finish_raw_db(chroma_src, chroma_dst, job)
+        return None
 
     db_done = []
 
@@ -552,13 +550,17 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, int(job["workers"])))
     try:
+        chroma_future = pool.submit(copy_chroma)
         webui_future = pool.submit(copy_webui)
         result = _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings)
         databases["webui.db"] = webui_future.result()
+        chroma_facts = chroma_future.result()
     finally:
-        if pinned is not None and not db_done:
-            webui_future.cancel()
         pool.shutdown(wait=True)
+    if chroma_facts is not None:
+        databases["vector_db/chroma.sqlite3"] = chroma_facts
+        result[0].append(_manifest.file_entry("vector_db/chroma.sqlite3", os.stat(chroma_src), chroma_facts["bytes"],
+                                              chroma_facts["sha256"]))
     db_ms = int((db_done[0] - t_db) * 1000)
     return _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
                    webui_src, webui_dst, sdata, db_ms, *result)
