@@ -343,7 +343,7 @@ class _Freezer(object):
         self.frozen_at = time.monotonic()
         try:
             if mode == "pause":
-                self.docker.pause(cid)
+                self._pause(cid)
                 self.clock.note("paused %s" % self.source["container"])
             else:
                 for name in list(self.job["dependents"]) + [cid]:
@@ -357,6 +357,19 @@ class _Freezer(object):
             self._resume()
             raise
         return self
+
+    def _pause(self, cid, attempts=3):
+        """docker pause; the cgroup freezer can fail transiently under load ("unable to freeze"): retry."""
+        for attempt in range(attempts):
+            self.frozen_at = time.monotonic()  # the freeze (and its timing) starts with the pause call
+            try:
+                self.docker.pause(cid)
+                return
+            except BackupError as e:
+                if "unable to freeze" not in str(e) or attempt == attempts - 1:
+                    raise
+                self.warnings.append("docker pause of %s failed (%s), retried" % (self.source["container"], e.problem))
+                time.sleep(0.2 * (attempt + 1))
 
     def thaw(self):
         """Resume the app now (the critical section is over)."""

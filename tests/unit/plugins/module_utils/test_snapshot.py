@@ -688,3 +688,28 @@ def test_pause_recopies_segment_files_changed_before_the_freeze(fixture_data_dir
     with open(os.path.join(res["path"], "data", rel), "rb") as a, open(seg, "rb") as b:
         assert a.read() == b.read()
     assert _manifest.verify(res["path"], _manifest.load(res["path"]), deep=True) == []
+
+
+def test_pause_retried_when_the_freezer_fails_transiently(fixture_data_dir, tmp_path, spy):
+    """'unable to freeze' (cgroup freezer under load) is retried; the snapshot is taken, the app resumed."""
+    log, nets = spy
+
+    class Docker(FakeDocker):
+        failures = 1
+
+        def pause(self, cid):
+            if self.failures:
+                self.failures -= 1
+                log.append("pause failed")
+                raise BackupError("cannot pause container %s: OCI runtime pause failed: unable to freeze" % cid, "retry")
+            super().pause(cid)
+
+    docker = Docker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET})
+    try:
+        res = _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert log.index("pause failed") < log.index("pause") < log.index("unpause")
+    assert any("retried" in w for w in res["warnings"])
+    assert nets[0].disarmed
+    assert _manifest.verify(res["path"], _manifest.load(res["path"])) == []
