@@ -594,8 +594,10 @@ class Bench(object):
         for s in secs:
             log("section %s" % s)
             ts = time.monotonic()
+            c0 = code_id()
             getattr(self, "sec_" + s)()
             self.res["sections"][s]["section_seconds"] = round(time.monotonic() - ts, 1)
+            self.res["sections"][s]["engine_code"] = {"start": c0, "end": code_id()}
         self.res["app"]["writer_end"] = self.writer_state()
         self.res["engine_code"]["end"] = code_id()
         self.res["app_gap_method"] = 2   # 2: the window includes the last commit before it

@@ -215,6 +215,15 @@ def run_md(res):
             a["head"], " with uncommitted edits in plugins/module_utils" if a["dirty"] else "", a["module_utils_sha256"],
             "" if a == b else "; **it changed during the run** (now %s%s, %s): rows mix both versions" % (
                 b["head"], " + edits" if b["dirty"] else "", b["module_utils_sha256"])))
+        per = []
+        for name, sec_ in res["sections"].items():
+            c = sec_.get("engine_code") if isinstance(sec_, dict) else None
+            if c:
+                x, y = c["start"], c["end"]
+                per.append("%s: %s%s" % (name, "%s%s" % (x["head"], "+edits" if x["dirty"] else ""),
+                                         "" if x == y else " → %s%s (changed inside the section)" % (y["head"], "+edits" if y["dirty"] else "")))
+        if per and a != b:
+            L.append("Engine code per section: " + "; ".join(per) + ".")
     ld = res.get("load1")
     if ld:
         L.append("Load average (1 min) sampled before each measured operation: min %.1f, median %.1f, max %.1f on %d cores — "
