@@ -201,24 +201,39 @@ def copy_file(src, dst, st=None, want_hash=True):
     return size, (h.hexdigest() if h is not None else None)
 
 
-_LIBC = []
+_LIBC = {}
+
+
+def _libc(name, argtypes):
+    """A libc function through ctypes, or None where it does not exist (looked up once)."""
+    if name not in _LIBC:
+        try:
+            import ctypes
+            fn = getattr(ctypes.CDLL(None, use_errno=True), name)
+            fn.argtypes = [getattr(ctypes, t) for t in argtypes]
+            _LIBC[name] = fn
+        except (OSError, AttributeError):
+            _LIBC[name] = None
+    return _LIBC[name]
 
 
 def start_writeback(fd):
     """Ask the kernel to start writing this file's dirty pages now (async, Linux sync_file_range WRITE), so
     the final sync before a snapshot is published has little left to wait for. No-op where unsupported."""
-    if not _LIBC:
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            fn = libc.sync_file_range
-            fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-            _LIBC.append(fn)
-        except (OSError, AttributeError):
-            _LIBC.append(None)
-    fn = _LIBC[0]
+    fn = _libc("sync_file_range", ("c_int", "c_longlong", "c_longlong", "c_uint"))
     if fn is not None:
         fn(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
+
+
+def syncfs(path):
+    """Flush the file system holding ``path`` (syncfs(2)); sync(2) where syncfs is missing or fails."""
+    fn = _libc("syncfs", ("c_int",))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fn is None or fn(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _copy_range(sfd, dfd):

@@ -927,7 +927,7 @@ def run(job, check_mode=False, docker=None):
         t = time.monotonic()
         try:
             staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"], label="snapshot %s" % sid)
-            _syncfs(staging)
+            _files.syncfs(staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -1156,20 +1156,6 @@ def _run_hook(cmd, data_dir, sid):
     if res.returncode != 0:
         raise BackupError("pre-start command %r failed (exit %d): %s" % (cmd, res.returncode, res.stdout.decode("utf-8", "replace")[-300:]),
                           "fix the command")
-
-
-def _syncfs(path):
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) != 0:
-                os.sync()
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        os.sync()
 
 
 def _preview(job, target, sid, snap_path, manifest, alembic, key_plan, warnings, clock):

@@ -687,7 +687,7 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
                                 "databases": {k: v["integrity"] for k, v in databases.items()}}
     failpoint("before_publish")
     t_sync = time.monotonic()
-    _syncfs(staging)  # every byte on disk before the manifest and the rename make the snapshot visible
+    _files.syncfs(staging)  # every byte on disk before the manifest and the rename make the snapshot visible
     manifest["timing_ms"] = {"total": clock.ms(), "freeze": freezer.freeze_ms, "downtime": freezer.downtime_ms,
                              "app_stop": freezer.stop_ms, "app_start": freezer.start_ms,
                              "databases": db_ms, "files": files_ms, "verify": verify_ms,
@@ -765,20 +765,6 @@ def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases):
         time.sleep(0.2 * (attempt + 1))
     raise BackupError("vector_db kept changing during %d hot copies" % (int(job["hot_retries"]) + 1),
                       "use mode 'pause' (freezes the app for well under a second) so Chroma is quiet while it is copied")
-
-
-def _syncfs(path):
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) != 0:
-                os.sync()
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        os.sync()
 
 
 def _check_uploads(db_path, sdata, entries):
