@@ -1,4 +1,5 @@
 """Put this checkout on sys.path as ansible_collections.sage_open_webui.backup (like ansible-test does)."""
+import hashlib
 import os
 import sys
 import tempfile
@@ -11,7 +12,9 @@ def _collection_root():
     parts = ROOT.split(os.sep)
     if len(parts) >= 3 and parts[-3] == "ansible_collections":
         return os.sep.join(parts[:-3])
-    base = os.path.join(tempfile.gettempdir(), "owb-pytest-collections-%d" % os.getuid())
+    # one link per checkout, so two clones can run their tests at the same time
+    tag = hashlib.sha256(ROOT.encode()).hexdigest()[:8]
+    base = os.path.join(tempfile.gettempdir(), "owb-pytest-collections-%d-%s" % (os.getuid(), tag))
     link_dir = os.path.join(base, "ansible_collections", "sage_open_webui")
     os.makedirs(link_dir, exist_ok=True)
     link = os.path.join(link_dir, "backup")
