@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -38,7 +39,7 @@ import stat
 import subprocess
 import tarfile
 import time
-import urllib.request
+import urllib.parse
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
     DATA_DIR_IN_CONTAINER,
@@ -772,16 +773,24 @@ def resolve_target(job, docker):
 
 
 def _health_url_ok(url, timeout=3):
+    """GET ``url`` (Open WebUI's /health): 200 and not {"status": false}. Plain http.client, no redirects."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        parts = urllib.parse.urlsplit(url)
+        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(parts.hostname, parts.port, timeout=timeout)
+        try:
+            conn.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""))
+            r = conn.getresponse()
             body = r.read(4096)
-            if r.status != 200:
-                return False
-            try:
-                return json.loads(body or b"{}").get("status", True) is not False
-            except ValueError:
-                return True
-    except (OSError, ValueError):
+        finally:
+            conn.close()
+        if r.status != 200:
+            return False
+        try:
+            return json.loads(body or b"{}").get("status", True) is not False
+        except ValueError:
+            return True
+    except (OSError, ValueError, http.client.HTTPException):
         return False
 
 

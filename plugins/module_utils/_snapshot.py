@@ -532,6 +532,7 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
             if os.path.isdir(vsrc):
                 vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases)
     failpoint("thawed")
+
     # After the thaw, in parallel: chroma.sqlite3 first (while it is pinned Chroma's writers wait), webui.db,
     # and the files.
     def copy_chroma():
