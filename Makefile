@@ -24,6 +24,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS   ?=
 MOLECULE_ARGS ?=
 
+
+.PHONY: bench
 .PHONY: help venv collection demo test lint sanity unit integration molecule testbed changelog clean
 
 help: ## List the targets
@@ -69,6 +71,9 @@ collection: venv ## Build the collection and install it into .collections/
 demo: collection ## Run playbooks/demo.yml on this machine
 	@[ -f playbooks/demo.yml ] || { echo "ERROR: playbooks/demo.yml does not exist yet." >&2; exit 1; }
 	ansible-playbook -i localhost, -c local playbooks/demo.yml
+
+bench: ## Benchmarks side by side (root + Docker); rewrites docs/BENCHMARKS.md. BENCH_ARGS="--size small" for a smoke run
+	bench/run $(BENCH_ARGS)
 
 testbed: ## Start the test bed (dockerd, images, S3 endpoint): tests/testbed/up.sh
 	@[ -x tests/testbed/up.sh ] || { echo "ERROR: tests/testbed/up.sh does not exist yet." >&2; exit 1; }

@@ -25,6 +25,7 @@ This is a private module of the sage_open_webui.backup collection.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import hashlib
 import http.client
@@ -475,7 +476,7 @@ def work_base(data_dir):
     return data_dir, HIDDEN_PREFIX
 
 
-def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot"):
+def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot", workers=4):
     """Copy the selected files of a snapshot into ``staging`` hashing every byte, and compare with the manifest.
 
     Never follows links (O_NOFOLLOW on every file, parents checked beforehand). Sets mode, owner and mtime
@@ -484,10 +485,11 @@ def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot")
     data = os.path.join(snap_path, "data")
     files = [e for e in manifest.get("files", []) if not only or _selected(e["path"], only)]
     dirs = [d for d in manifest.get("dirs", []) if not only or _selected(d["path"], only)]
-    total = 0
-    mismatched = []
-    for entry in files:
-        rel = _manifest.safe_relpath(entry["path"])
+    for entry in files:  # every path checked before anything is written
+        _manifest.safe_relpath(entry["path"])
+
+    def one(entry):
+        rel = entry["path"]
         dst = os.path.join(staging, rel)
         os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
         src = os.path.join(data, rel)
@@ -496,10 +498,18 @@ def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot")
             raise BackupError("%s in the snapshot is not a regular file" % rel, "the snapshot is damaged; use another one")
         size, digest = _files.copy_file(src, dst, st=st)
         if digest != entry["sha256"] or size != entry["size"]:
-            mismatched.append(rel)
-            continue
-        total += size
+            return rel, None
         _apply_meta(dst, entry, owner)
+        return rel, size
+
+    total = 0
+    mismatched = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for rel, size in pool.map(one, files):
+            if size is None:
+                mismatched.append(rel)
+            else:
+                total += size
     if mismatched:
         raise BackupError("%s failed verification: sha256 differs from the manifest for %d file(s): %s"
                           % (label, len(mismatched), ", ".join(mismatched[:5])),
