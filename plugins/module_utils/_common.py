@@ -98,3 +98,20 @@ def failpoint(name):
         elif action.startswith("sleep:"):
             import time
             time.sleep(float(action.split(":", 1)[1]))
+
+
+def run_module(module, job):
+    """Shared tail of the job modules: run ``job()``, turn a BackupError into ``fail_json`` (problem and fix),
+    keep the traceback of anything unexpected, emit warnings, exit with the result. ``module`` is the
+    AnsibleModule (passed in, so this file needs no Ansible import)."""
+    import traceback
+    try:
+        result = job()
+    except BackupError as e:
+        module.fail_json(msg=str(e), **e.details)
+    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback
+        module.fail_json(msg="unexpected error: %s" % e, exception=traceback.format_exc())
+    for w in result.get("warnings", []):
+        module.warn(w)
+    result["warnings_list"] = result.pop("warnings", [])
+    module.exit_json(**result)

@@ -287,11 +287,10 @@ warnings_list:
   elements: str
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore
 
 DRILL_ONLY = ("scratch", "boot")
@@ -370,26 +369,21 @@ def main():
         required_if=[("action", "restore", ("container", "volume", "data_dir"), True)],
         supports_check_mode=True,
     )
+    run_module(module, lambda: _run(module))
+
+
+def _run(module):
     p = module.params
-    try:
-        if p["action"] == "drill":
-            result = run_drill(p, module.check_mode)
-            if result.get("failed"):
-                module.fail_json(msg="restore drill failed for %d of %d: %s" % (result["failed"], len(result["drills"]), result["summary"]),
-                                 drills=result["drills"])
-        else:
-            job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
-            if job["before"] and job["snapshot"] == "latest":
-                job["snapshot"] = None
-            result = _restore.run(job, check_mode=module.check_mode)
-    except BackupError as e:
-        module.fail_json(msg=str(e), **e.details)
-    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback
-        module.fail_json(msg="unexpected error: %s" % e, exception=traceback.format_exc())
-    for w in result.get("warnings", []):
-        module.warn(w)
-    result["warnings_list"] = result.pop("warnings", [])
-    module.exit_json(**result)
+    if p["action"] == "drill":
+        result = run_drill(p, module.check_mode)
+        if result.get("failed"):
+            module.fail_json(msg="restore drill failed for %d of %d: %s" % (result["failed"], len(result["drills"]), result["summary"]),
+                             drills=result["drills"])
+        return result
+    job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
+    if job["before"] and job["snapshot"] == "latest":
+        job["snapshot"] = None
+    return _restore.run(job, check_mode=module.check_mode)
 
 
 if __name__ == "__main__":

@@ -229,11 +229,9 @@ warnings_list:
   elements: str
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import DEFAULT_EXCLUDE
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import run
 
@@ -264,17 +262,7 @@ def main():
         required_one_of=[("container", "data_dir")],
         supports_check_mode=True,
     )
-    job = dict(module.params)
-    try:
-        result = run(job, check_mode=module.check_mode)
-    except BackupError as e:
-        module.fail_json(msg=str(e), **e.details)
-    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback
-        module.fail_json(msg="unexpected error: %s" % e, exception=traceback.format_exc())
-    for w in result.get("warnings", []):
-        module.warn(w)
-    result["warnings_list"] = result.pop("warnings", [])
-    module.exit_json(**result)
+    run_module(module, lambda: run(dict(module.params), check_mode=module.check_mode))
 
 
 if __name__ == "__main__":
