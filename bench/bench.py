@@ -651,6 +651,8 @@ def main(argv=None):
         doc = args.doc or os.path.join(ROOT, "docs", "BENCHMARKS.md")
     report.write(doc, res)
     log("report: %s (wall %.0f s)" % (doc, res["wall_seconds"]))
+    print("\nRatios (%s run; engine / baseline, lower is better)\n" % res["size"])
+    print(report.ratio_summary(res))
     return 0
 
 
