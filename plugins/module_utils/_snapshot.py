@@ -19,6 +19,7 @@ This is a private module of the sage_open_webui.backup collection.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import json
 import os
@@ -448,6 +449,12 @@ def run(job, docker=None, check_mode=False, now=None):
         staging = repo.staging(sid)
         try:
             result = _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings)
+        except OSError as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise BackupError("no space left on the device of %s (%s)" % (job["repository"], e.strerror),
+                                  "free space there or point the repository at a larger disk; nothing was published")
+            raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

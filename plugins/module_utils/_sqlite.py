@@ -203,7 +203,7 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
                 if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                if "disk" in text or "full" in text or "I/O" in text:
+                if _is_disk_full(e):
                     raise _disk_error(dest_dir, e)
                 raise _classify(src, e, timeout)
             except sqlite3.DatabaseError as e:
@@ -240,11 +240,17 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
             "the copy of %s failed PRAGMA integrity_check: %s" % (src, facts["integrity"]),
             "the source database is damaged; restore it from an earlier snapshot (nothing was published)",
         )
-    if fsync:
-        fsync_path(tmp)
-    os.replace(tmp, dest)
-    if fsync:
-        fsync_path(dest_dir)
+    try:
+        if fsync:
+            fsync_path(tmp)
+        os.replace(tmp, dest)
+        if fsync:
+            fsync_path(dest_dir)
+    except OSError as e:
+        _remove_db_files(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_error(dest_dir, e)
+        raise
     size, digest = sha256_and_size(dest)
     facts.update({
         "source": src,
@@ -257,6 +263,11 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
         "duration_ms": int((time.monotonic() - started) * 1000),
     })
     return facts
+
+
+def _is_disk_full(exc):
+    text = str(exc).lower()
+    return "disk is full" in text or "no space" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
 
 
 def _disk_error(dest_dir, exc):
@@ -300,6 +311,8 @@ def inspect_copy(path, integrity="quick", tables=None):
             counts = row_counts(conn, tables) if result in ("ok", "skipped") else {}
             revision = alembic_revision(conn)
         except sqlite3.DatabaseError as e:
+            if _is_disk_full(e):
+                raise _disk_error(os.path.dirname(os.path.abspath(path)), e)
             return {"integrity": "error: %s" % e, "pages": 0, "page_size": 0, "row_counts": {}, "alembic_revision": None}
     finally:
         conn.close()

@@ -404,3 +404,34 @@ def test_copy_of_copy_is_identical_content(webui_db, out_dir, tmp_path):
     fb = _sqlite.backup(str(b_dir / "a.db"), os.path.join(out_dir, "b.db"))
     fa = _sqlite.inspect_copy(a)
     assert fb["row_counts"] == fa["row_counts"]
+
+
+def test_disk_full_during_the_check_is_reported_as_disk_full(tmp_path, monkeypatch):
+    """SQLITE_FULL while the copy is checked names the disk, not a damaged source (seen on a 50 MB tmpfs)."""
+    src = str(tmp_path / "src.db")
+    conn = sqlite3.connect(src)
+    conn.execute("CREATE TABLE t(x)")
+    conn.commit()
+    conn.close()
+
+    def full(*a, **kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    real_connect = sqlite3.connect
+
+    class Conn(object):
+        def __init__(self, *a, **kw):
+            self._c = real_connect(*a, **kw)
+
+        def execute(self, sql, *a):
+            if sql.startswith("PRAGMA journal_mode"):
+                full()
+            return self._c.execute(sql, *a)
+
+        def close(self):
+            self._c.close()
+
+    monkeypatch.setattr(_sqlite.sqlite3, "connect", lambda *a, **kw: Conn(*a, **kw) if not kw.get("uri") else real_connect(*a, **kw))
+    with pytest.raises(BackupError) as ei:
+        _sqlite.inspect_copy(src)
+    assert "no space left" in str(ei.value) and "damaged" not in str(ei.value)
