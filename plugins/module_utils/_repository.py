@@ -215,3 +215,12 @@ def _read_holder(fd):
         return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "holder unknown"
     except OSError:
         return "holder unknown"
+
+
+def repository_argument_spec():
+    """Options that name an instance's snapshots, documented by the ``_repository`` doc fragment."""
+    return dict(
+        repository=dict(type="path", required=True),
+        host=dict(type="str"),
+        instance=dict(type="str", default="open-webui"),
+    )

@@ -23,24 +23,10 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._repository
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._attributes.info_module
 options:
-  repository:
-    description:
-      - Absolute path of the local repository (the directory that holds one subdirectory per host).
-    type: path
-    required: true
-  host:
-    description:
-      - Host part of the repository path.
-      - Defaults to the short hostname of the machine the task runs on (like C(ansible_hostname)).
-    type: str
-  instance:
-    description:
-      - Instance part of the repository path (one per Open WebUI container or data directory).
-    type: str
-    default: open-webui
   snapshot:
     description:
       - Describe only this snapshot. Either a snapshot id such as V(20261127T031500Z) or V(latest), the newest
@@ -184,6 +170,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import repository_argument_spec
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import open_repository
@@ -279,10 +266,8 @@ def run(params):
 
 
 def main():
-    argument_spec = dict(
-        repository=dict(type="path", required=True),
-        host=dict(type="str"),
-        instance=dict(type="str", default="open-webui"),
+    argument_spec = repository_argument_spec()
+    argument_spec.update(
         snapshot=dict(type="str"),
         verify=dict(type="bool", default=False),
     )

@@ -27,6 +27,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._repository
   - sage_open_webui.backup._attributes.actiongroup_openwebui
 attributes:
   check_mode:
@@ -40,21 +41,6 @@ attributes:
   idempotent:
     support: full
 options:
-  repository:
-    description:
-      - Absolute path of the local repository (the directory that holds one subdirectory per host).
-    type: path
-    required: true
-  host:
-    description:
-      - Host part of the repository path.
-      - Defaults to the short hostname of the machine the task runs on (like C(ansible_hostname)).
-    type: str
-  instance:
-    description:
-      - Instance part of the repository path (one per Open WebUI container or data directory).
-    type: str
-    default: open-webui
   keep_last:
     description:
       - Keep the newest N verified snapshots.
@@ -149,6 +135,7 @@ policy:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import repository_argument_spec
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import (
     COUNT_OPTIONS,
     open_repository,
@@ -211,10 +198,8 @@ def run(params, check_mode=False):
 
 
 def main():
-    argument_spec = dict(
-        repository=dict(type="path", required=True),
-        host=dict(type="str"),
-        instance=dict(type="str", default="open-webui"),
+    argument_spec = repository_argument_spec()
+    argument_spec.update(
         keep_last=dict(type="int", default=0),
         keep_daily=dict(type="int", default=0),
         keep_weekly=dict(type="int", default=0),
