@@ -346,6 +346,7 @@ class _Freezer(object):
             if mode == "pause":
                 self._pause(cid)
                 self.clock.note("paused %s" % self.source["container"])
+                self._require_net("docker pause")
             else:
                 for name in list(self.job["dependents"]) + [cid]:
                     t = time.monotonic()
@@ -354,10 +355,21 @@ class _Freezer(object):
                     if name == cid:
                         self.stop_ms = int((time.monotonic() - t) * 1000)
                 self.clock.note("stopped %s (app stop took %d ms)" % (", ".join(self.job["dependents"] + [self.source["container"]]), self.stop_ms))
+                self._require_net("docker stop")
         except Exception:
             self._resume()
             raise
         return self
+
+    def _require_net(self, what):
+        """The critical section runs only while the safety net still watches: if the Docker call took longer
+        than the net's deadline (an overloaded engine), the net has already acted and exited."""
+        fired = getattr(self.net, "fired", None)
+        if fired is not None and fired():
+            raise BackupError(
+                "%s of %s took longer than freeze_timeout (%ss); the safety net already resumed it, so the copy "
+                "would not be consistent and nothing was published" % (what, self.source["container"], self.job["freeze_timeout"]),
+                "the Docker engine was overloaded: run the backup again, raise freeze_timeout, or use mode 'cold'")
 
     def _pause(self, cid, attempts=3):
         """docker pause; the cgroup freezer can fail transiently under load ("unable to freeze"): retry."""
@@ -414,7 +426,13 @@ class _Freezer(object):
                 # leave the safety net armed: it retries at its deadline
                 self.warnings.append("safety net left armed for %s: %s" % (self.source["container"], "; ".join(errors)))
             else:
-                self.net.disarm()
+                state = self.net.disarm()
+                if isinstance(state, dict) and state.get("fired"):
+                    self.net = None
+                    raise BackupError(
+                        "the freeze of %s outlived freeze_timeout (%ss): the safety net resumed the app before the "
+                        "consistent copy was complete, so nothing was published" % (self.source["container"], self.job["freeze_timeout"]),
+                        "run the backup again (the Docker engine or the disk was overloaded), raise freeze_timeout, or use mode 'cold'")
             self.net = None
         if errors:
             raise BackupError("could not bring %s back: %s" % (self.source["container"], "; ".join(errors)),

@@ -15,6 +15,7 @@ import pytest
 import owui_client as oc
 from engine import wait_for
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 pytestmark = [pytest.mark.docker]
 
@@ -85,7 +86,16 @@ def test_pause_backup_under_http_load(owui, tmp_path):
         time.sleep(1.0)
         began = time.monotonic()
         before = {cid for t, cid in load.done if t < began}
-        res = _snapshot.run({"container": owui.container.name, "repository": repo, "host": "e2e", "mode": "pause"})
+        job = {"container": owui.container.name, "repository": repo, "host": "e2e", "mode": "pause"}
+        try:
+            res = _snapshot.run(job)
+        except BackupError as e:
+            # an overloaded Docker engine made docker pause outlive freeze_timeout: the engine refuses to
+            # publish (that is the product's answer, tested in unit tests) and says to run again: do so once
+            if "freeze_timeout" not in str(e):
+                raise
+            print("pause e2e: first attempt refused (%s); running again" % e)
+            res = _snapshot.run(job)
         time.sleep(1.0)   # keep the load on after the thaw
     assert load.failures == [], load.failures[:3]
     assert len(before) >= 5

@@ -713,3 +713,40 @@ def test_pause_retried_when_the_freezer_fails_transiently(fixture_data_dir, tmp_
     assert any("retried" in w for w in res["warnings"])
     assert nets[0].disarmed
     assert _manifest.verify(res["path"], _manifest.load(res["path"])) == []
+
+
+class _FiredNet(FakeNet):
+    """A safety net whose deadline already passed (it resumed the app by itself)."""
+
+    def fired(self):
+        return True
+
+    def disarm(self):
+        super().disarm()
+        return {"disarmed": False, "fired": True}
+
+
+def test_nothing_published_when_the_safety_net_fired_during_the_freeze(fixture_data_dir, tmp_path, spy, monkeypatch):
+    """A docker pause slower than freeze_timeout (overloaded engine): the watchdog resumed the app, so the
+    critical section would not be consistent: refuse, publish nothing, leave the app running."""
+    log, nets = spy
+
+    def arm(cid, action, deadline_s, docker_socket=None, **kw):
+        log.append("arm %s" % action)
+        n = _FiredNet(log)
+        nets.append(n)
+        return n
+
+    monkeypatch.setattr(_safety, "arm", arm)
+    docker = FakeDocker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET})
+    job = _pjob(tmp_path, "pause")
+    try:
+        with pytest.raises(BackupError) as ei:
+            _snapshot.run(job, docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert "freeze_timeout" in str(ei.value) and "nothing was published" in str(ei.value)
+    assert "pin webui.db" not in log  # the critical section never ran
+    assert log.index("pause") < log.index("unpause")
+    j = dict(job, instance="open-webui")
+    assert _repo(j).list() == [] and _leftovers(j) == []
