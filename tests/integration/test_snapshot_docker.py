@@ -123,16 +123,19 @@ def test_kill9_leaves_app_running_and_nothing_half_published(sample_app, tmp_pat
 
 
 def test_safety_net_unpauses_when_freeze_outlives_deadline(sample_app, tmp_path):
-    """A run stuck inside the freeze (sleep) is resumed by the watchdog at its deadline, not left frozen."""
+    """A run stuck inside the freeze (sleep) is resumed by the watchdog at its deadline, not left frozen; the
+    snapshot it was taking is refused (the app ran during the copy), nothing is published."""
     app = sample_app
-    job = {"container": app.name, "repository": str(tmp_path / "repo"), "host": "t", "mode": "pause",
-           "freeze_timeout": 1.0}
+    repo = str(tmp_path / "repo")
+    job = {"container": app.name, "repository": repo, "host": "t", "mode": "pause", "freeze_timeout": 1.0}
     t0 = time.monotonic()
     rc, out, err = snapshot_proc(job, failpoints="frozen=sleep:4")
-    # the container was unpaused by the watchdog after ~1 s while the run slept
-    assert app.status() == "running"
     assert time.monotonic() - t0 >= 4
-    assert rc == 0, (out, err[-1500:])
+    assert rc == 2 and not out["ok"], (rc, out, err[-1500:])
+    assert "outlived freeze_timeout" in out["msg"] and "nothing was published" in out["msg"]
+    assert app.status() == "running"
+    app.wait_seq(app.max_seq())
+    assert snapshots(os.path.join(repo, "t", app.name)) == []
 
 
 def test_check_mode_changes_nothing(sample_app, tmp_path):
