@@ -1309,7 +1309,6 @@ def drill(job, docker=None):
     ``job``: repository, host, instance, scratch (directory, emptied after), image (optional: boot it),
     boot ("auto"|"always"|"never"), docker_host, health_timeout, keep (leave the scratch copy).
     """
-    clock = _Clock()
     source = LocalSource(job["repository"], job["host"], job["instance"])
     scratch = job["scratch"]
     if not os.path.isabs(scratch):

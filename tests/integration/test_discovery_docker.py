@@ -19,9 +19,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 
@@ -29,13 +27,12 @@ import ansible_collections.sage_open_webui.backup as _collection
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import DockerClient
+from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 
 pytestmark = [pytest.mark.docker]
 
 BASE_IMAGE = os.environ.get("OWB_BASE_IMAGE", "local/owb-debian-systemd:bookworm")
 COLLECTION_ROOT = os.path.realpath(_collection.__path__[0])
-SYS_PATH_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_collection.__path__[0])))
-MODULE = os.path.join(COLLECTION_ROOT, "plugins", "modules", "openwebui_info.py")
 EXPECTED = json.load(open(os.path.join(COLLECTION_ROOT, "tests", "fixtures", "openwebui-0.12.4", "expected.json")))
 KEY_FILE = "/app/backend/.webui_secret_key"
 
@@ -45,15 +42,8 @@ def docker_cli(*args, check=True):
 
 
 def run_module(tmp_path, **args):
-    """The module as Ansible runs it: its own python process, arguments from a JSON file."""
-    args_file = tmp_path / ("args-%s.json" % uuid.uuid4().hex[:6])
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=SYS_PATH_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, MODULE, str(args_file)], capture_output=True, text=True, env=env, check=False,
-                          timeout=180)
-    out = proc.stdout.strip()
-    assert out, proc.stderr
-    return json.loads(out[out.index("{"):])
+    """The module as Ansible runs it (tests/module_runner.py); returns its result."""
+    return module_runner.run_module("openwebui_info", args, tmp_path, timeout=180)[1]
 
 
 def wait_key_file(client, name, timeout=30):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tarfile
 
 import pytest
@@ -19,24 +17,17 @@ yaml = pytest.importorskip("yaml")
 pytest.importorskip("ansible")
 
 import ansible_collections.sage_open_webui.backup as collection  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 from ansible_collections.sage_open_webui.backup.plugins.modules import openwebui_info  # noqa: E402
 
 COLLECTION_ROOT = os.path.realpath(collection.__path__[0])
-SYS_PATH_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(collection.__path__[0])))
-MODULE = os.path.join(COLLECTION_ROOT, "plugins", "modules", "openwebui_info.py")
 FIXTURE = os.path.join(COLLECTION_ROOT, "tests", "fixtures", "openwebui-0.12.4")
 EXPECTED = json.load(open(os.path.join(FIXTURE, "expected.json")))
 
 
 def run_module(tmp_path, **args):
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=SYS_PATH_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, MODULE, str(args_file)], capture_output=True, text=True, env=env, check=False,
-                          timeout=120)
-    out = proc.stdout.strip()
-    assert out, proc.stderr
-    return json.loads(out[out.index("{"):])
+    """The module as Ansible runs it (tests/module_runner.py); returns its result."""
+    return module_runner.run_module("openwebui_info", args, tmp_path, timeout=120)[1]
 
 
 @pytest.fixture

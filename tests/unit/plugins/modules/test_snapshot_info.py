@@ -9,8 +9,6 @@ import datetime
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -19,6 +17,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
 from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_info  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 
 UTC = datetime.timezone.utc
 HOST = "web1"
@@ -320,24 +319,9 @@ def test_host_defaults_to_short_hostname(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- through Ansible
 
 
-def _collections_path():
-    import ansible_collections.sage_open_webui.backup as coll
-    return os.path.dirname(os.path.dirname(os.path.dirname(coll.__path__[0])))
-
-
 def run_module(name, args, tmp_path):
-    """Run the module as Ansible would (python -m, args file); returns (rc, parsed JSON)."""
-    args_file = tmp_path / ("%s-args.json" % name)
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=_collections_path())
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.sage_open_webui.backup.plugins.modules." + name, str(args_file)],
-        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120, check=False)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON (rc=%d)\nstdout: %s\nstderr: %s"
-                             % (proc.returncode, proc.stdout, proc.stderr))
+    """Run the module as Ansible would (tests/module_runner.py); returns (rc, parsed JSON)."""
+    return module_runner.run_module(name, args, tmp_path, timeout=120)
 
 
 def test_module_end_to_end(repo, tmp_path):

@@ -10,8 +10,6 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -21,6 +19,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
 from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_prune  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 
 UTC = datetime.timezone.utc
 HOST = "web1"
@@ -269,23 +268,8 @@ def test_diff(tmp_path):
 # --------------------------------------------------------------------------- through Ansible
 
 
-def _collections_path():
-    import ansible_collections.sage_open_webui.backup as coll
-    return os.path.dirname(os.path.dirname(os.path.dirname(coll.__path__[0])))
-
-
 def run_module(args, tmp_path):
-    args_file = tmp_path / "prune-args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=_collections_path())
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.sage_open_webui.backup.plugins.modules.snapshot_prune",
-         str(args_file)], capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120, check=False)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module printed no JSON (rc=%d)\nstdout: %s\nstderr: %s"
-                             % (proc.returncode, proc.stdout, proc.stderr))
+    return module_runner.run_module("snapshot_prune", args, tmp_path, timeout=120)
 
 
 def test_module_end_to_end_check_then_run_twice(tmp_path):
