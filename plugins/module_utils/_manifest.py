@@ -46,6 +46,19 @@ def file_entry(rel, st, size, digest, linked=False):
     }
 
 
+def unchanged(entry, st):
+    """``entry`` (a manifest file entry of the previous snapshot) still describes the file ``st`` stats."""
+    return entry is not None and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns \
+        and entry.get("mode") == "%04o" % stat.S_IMODE(st.st_mode)
+
+
+def store_label(label):
+    """A store's folder name under ``ollama/``: one plain path component."""
+    if not isinstance(label, str) or not label or "/" in label or label in (".", "..") or "\x00" in label:
+        raise BackupError("manifest store label %r is invalid" % (label,), "the snapshot is damaged or tampered with; use another snapshot")
+    return label
+
+
 def write(path, manifest):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -74,6 +87,10 @@ def load(snapshot_path):
                           "use a version of sage_open_webui.backup that knows this snapshot format")
     for entry in data.get("files", []):
         safe_relpath(entry.get("path"))
+    for store in data.get("ollama") or []:
+        store_label(store.get("label"))
+        for entry in store.get("files", []):
+            safe_relpath(entry.get("path"))
     return data
 
 
@@ -84,37 +101,47 @@ def verify(snapshot_path, manifest, deep=True, only=None):
     the given prefixes (selective restore). Links inside ``data/`` and files the manifest does not list
     are problems too: a snapshot must hold exactly what its manifest says.
     """
-    data_dir = os.path.join(snapshot_path, "data")
+    problems = verify_tree(os.path.join(snapshot_path, "data"), manifest.get("files", []), deep, only)
+    if only is None or "ollama" in only:
+        for store in manifest.get("ollama") or []:
+            label = store_label(store.get("label"))
+            problems += verify_tree(os.path.join(snapshot_path, "ollama", label), store.get("files", []), deep,
+                                    None, prefix="ollama/%s/" % label)
+    return problems
+
+
+def verify_tree(root, files, deep=True, only=None, prefix=""):
+    """The problems of one tree of a snapshot (``data/`` or an Ollama store) against its file entries."""
     problems = []
     listed = set()
-    for entry in manifest.get("files", []):
+    for entry in files:
         rel = safe_relpath(entry["path"])
         if only and not any(rel == p or rel.startswith(p.rstrip("/") + "/") for p in only):
             continue
         listed.add(rel)
-        path = os.path.join(data_dir, rel)
+        path = os.path.join(root, rel)
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            problems.append("missing: %s" % rel)
+            problems.append("missing: %s%s" % (prefix, rel))
             continue
         if not stat.S_ISREG(st.st_mode):
-            problems.append("not a regular file: %s" % rel)
+            problems.append("not a regular file: %s%s" % (prefix, rel))
             continue
         if st.st_size != entry["size"]:
-            problems.append("size differs: %s (%d, manifest %d)" % (rel, st.st_size, entry["size"]))
+            problems.append("size differs: %s%s (%d, manifest %d)" % (prefix, rel, st.st_size, entry["size"]))
             continue
         if deep:
             digest = sha256_file(path)[1]
             if digest != entry["sha256"]:
-                problems.append("sha256 differs: %s" % rel)
-    if only is None and os.path.isdir(data_dir):
-        for dirpath, dirnames, filenames in os.walk(data_dir):
+                problems.append("sha256 differs: %s%s" % (prefix, rel))
+    if only is None and os.path.isdir(root):
+        for dirpath, dirnames, filenames in os.walk(root):
             for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
                 full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, data_dir).replace(os.sep, "/")
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
                 if os.path.islink(full):
-                    problems.append("unexpected link: %s" % rel)
+                    problems.append("unexpected link: %s%s" % (prefix, rel))
                 elif rel not in listed:
-                    problems.append("not in manifest: %s" % rel)
+                    problems.append("not in manifest: %s%s" % (prefix, rel))
     return problems

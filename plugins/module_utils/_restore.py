@@ -57,7 +57,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _man
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository, check_name
 
-COMPONENTS = ("all", "database", "uploads", "vector_db")
+COMPONENTS = ("all", "database", "uploads", "vector_db", "ollama")  # ollama: never part of "all"
 # top-level names of the data directory each component replaces (side files are moved aside with the db)
 COMPONENT_NAMES = {
     "database": ["webui.db"],
@@ -98,6 +98,7 @@ DEFAULTS = {
     "pre_start_commands": [],
     "lock_timeout": 0.0,
     "docker_host": "unix:///var/run/docker.sock",
+    "ollama_dir": None,
 }
 
 
@@ -476,13 +477,13 @@ def work_base(data_dir):
     return data_dir, HIDDEN_PREFIX
 
 
-def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot", workers=4):
+def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot", workers=4, tree="data"):
     """Copy the selected files of a snapshot into ``staging`` hashing every byte, and compare with the manifest.
 
     Never follows links (O_NOFOLLOW on every file, parents checked beforehand). Sets mode, owner and mtime
     from the manifest (``owner`` = ``(uid, gid)`` overrides). Returns ``{"files", "bytes"}``.
     """
-    data = os.path.join(snap_path, "data")
+    data = os.path.join(snap_path, tree)
     files = [e for e in manifest.get("files", []) if not only or _selected(e["path"], only)]
     dirs = [d for d in manifest.get("dirs", []) if not only or _selected(d["path"], only)]
     for entry in files:  # every path checked before anything is written
@@ -709,9 +710,14 @@ def normalize(job):
     bad = [c for c in comps if c not in COMPONENTS]
     if bad or not comps:
         raise BackupError("unknown component(s) %s" % ", ".join(bad or ["(none)"]),
-                          "use 'all' or any of database, uploads, vector_db")
-    j["components"] = ["all"] if "all" in comps else sorted(set(comps))
-    if not j["container"] and not j["data_dir"] and not j["volume"]:
+                          "use 'all' or any of database, uploads, vector_db (and ollama, for a snapshot that holds Ollama models)")
+    # the Ollama store is restored on its own (into its volume), never as part of "all"
+    j["ollama"] = "ollama" in comps
+    data_comps = [c for c in comps if c != "ollama"]
+    j["components"] = (["all"] if "all" in data_comps else sorted(set(data_comps)))
+    if j["ollama_dir"] is not None and not os.path.isabs(j["ollama_dir"]):
+        raise BackupError("ollama_dir %r is not an absolute path" % j["ollama_dir"], "give the absolute path of Ollama's model store")
+    if j["components"] and not j["container"] and not j["data_dir"] and not j["volume"]:
         raise BackupError("no restore target given", "name the container (or the volume for a new host), or give data_dir")
     if j["host"] is None:
         j["host"] = socket.gethostname().split(".")[0] or "localhost"
@@ -915,6 +921,26 @@ def run(job, check_mode=False, docker=None):
     use_docker = bool(job["container"] or job["volume"] or job["image"])
     if use_docker and docker is None:
         docker = _docker(job)
+    if not job["components"]:  # only the Ollama store
+        with source.lock(timeout=job["lock_timeout"]):
+            return restore_ollama_only(job, source, docker, clock, warnings, check_mode)
+    result = _run_data(job, source, docker, use_docker, clock, warnings, check_mode)
+    if job["ollama"] and result.get("changed") is not False and not result.get("rolled_back"):
+        with source.lock(timeout=job["lock_timeout"]):
+            snap_path = source.fetch(result["snapshot_id"])
+            manifest = _manifest.load(snap_path)
+            result["ollama"] = restore_ollama(job, docker, result["snapshot_id"], snap_path, manifest, warnings, clock,
+                                              check_mode)
+        if check_mode:
+            result["would"] += ["Ollama store %s: %s" % (o["label"], w) for o in result["ollama"] for w in o["would"]]
+        else:
+            result["summary"] += "; Ollama: %s" % ", ".join("%s -> %s (%d files)" % (o["label"], o["dir"], o["files"])
+                                                            for o in result["ollama"])
+        result["warnings"] = warnings
+    return result
+
+
+def _run_data(job, source, docker, use_docker, clock, warnings, check_mode):
     with source.lock(timeout=job["lock_timeout"]):
         target = resolve_target(job, docker if use_docker else None)
         sid, snap_path, manifest, only, verify_ms = prepare(job, source, docker, clock, warnings, deep=check_mode)
@@ -1382,3 +1408,156 @@ def drill_targets(repository):
             if any(parse_snapshot_id(n) for n in os.listdir(ip)):
                 out.append((host, inst))
     return out
+
+
+# ================================================================================= Ollama stores
+
+def restore_ollama_only(job, source, docker, clock, warnings, check_mode):
+    """``components: [ollama]``: the snapshot's Ollama store(s) back into their volume(s); Open WebUI's data
+    is not touched."""
+    skipped = []
+    sid = source.select(job["snapshot"], job["before"], skipped=skipped)
+    if skipped:
+        warnings.append("newer snapshots were passed over: %s" % "; ".join(skipped[-5:]))
+    snap_path = source.fetch(sid)
+    manifest = _manifest.load(snap_path)
+    if (manifest.get("verification") or {}).get("status") != "verified":
+        raise BackupError("snapshot %s is not verified" % sid, "restore a verified snapshot")
+    stores = restore_ollama(job, docker, sid, snap_path, manifest, warnings, clock, check_mode)
+    would = ["Ollama store %s: %s" % (o["label"], w) for o in stores for w in o.get("would", [])]
+    return {"changed": True, "snapshot_id": sid, "snapshot_path": snap_path, "components": ["ollama"],
+            "ollama": stores, "would": would, "warnings": warnings, "events": clock.events,
+            "summary": "%s %d Ollama store(s) of snapshot %s: %s" % (
+                "check mode: would restore" if check_mode else "restored", len(stores), sid,
+                ", ".join("%s -> %s" % (o["label"], o["dir"] or o["volume"]) for o in stores))}
+
+
+def ollama_targets(job, docker, manifest):
+    """Where each Ollama store of the snapshot goes: ``ollama_dir``, else its volume (created when
+    missing), else the directory it was backed up from."""
+    stores = manifest.get("ollama") or []
+    if not stores:
+        raise BackupError("snapshot %s holds no Ollama store" % manifest.get("snapshot_id"),
+                          "take snapshots with include_ollama: true (or ollama_dir) to back models up; nothing was changed")
+    if job["ollama_dir"]:
+        if len(stores) > 1:
+            raise BackupError("the snapshot holds %d Ollama stores (%s) and ollama_dir names one directory"
+                              % (len(stores), ", ".join(s.get("label", "?") for s in stores)),
+                              "leave ollama_dir out: each store goes back to its own volume; nothing was changed")
+        return [{"store": stores[0], "dir": job["ollama_dir"], "volume": None, "create": False}]
+    out = []
+    for st in stores:
+        if st.get("volume"):
+            if docker is None:
+                raise BackupError("the Ollama store %s is a Docker volume (%s) and Docker is not reachable" % (st["label"], st["volume"]),
+                                  "check docker_host, or give ollama_dir to restore into a directory; nothing was changed")
+            vol = docker.inspect_volume(st["volume"])
+            out.append({"store": st, "dir": vol.get("Mountpoint") if vol else None, "volume": st["volume"], "create": vol is None})
+        else:
+            out.append({"store": st, "dir": st.get("source"), "volume": None, "create": False})
+    for t in out:
+        if t["dir"] is not None and not os.path.isabs(t["dir"]):
+            raise BackupError("Ollama store %s would go to %r, which is not absolute" % (t["store"]["label"], t["dir"]),
+                              "give ollama_dir")
+    return out
+
+
+def _store_users(docker, path):
+    """Running containers that mount ``path`` (they are stopped around the swap)."""
+    if docker is None:
+        return []
+    real = os.path.realpath(path)
+    users = []
+    for c in docker.list_containers():
+        if c.get("state") != "running":
+            continue
+        if any(m.get("source") and os.path.realpath(m["source"]) == real for m in c.get("mounts", [])):
+            users.append(c)
+    return users
+
+
+def restore_ollama(job, docker, sid, snap_path, manifest, warnings, clock, check_mode):
+    """Verify every byte of the snapshot's Ollama store(s) first, then for each: stage the copy beside the
+    store, stop the containers that use it, move the current content aside (kept like a data rollback),
+    move the restored one in, start them again. Returns one dict per store."""
+    if docker is None and any(s.get("volume") for s in manifest.get("ollama") or []) and not job["ollama_dir"]:
+        docker = _docker(job)
+    targets = ollama_targets(job, docker, manifest)
+    problems = []
+    for t in targets:
+        label = _manifest.store_label(t["store"]["label"])
+        for p in (os.path.join(snap_path, "ollama"), os.path.join(snap_path, "ollama", label)):
+            if os.path.islink(p):
+                problems.append("%s is a link" % os.path.relpath(p, snap_path))
+        if not problems:
+            problems += _manifest.verify_tree(os.path.join(snap_path, "ollama", label), t["store"].get("files", []),
+                                              deep=True, prefix="ollama/%s/" % label)
+    if problems:
+        raise BackupError("the Ollama store of snapshot %s failed verification: %s" % (sid, "; ".join(problems[:5])),
+                          "nothing was changed; restore the models from another snapshot (snapshot_info lists them)",
+                          problems=problems[:50])
+    out = []
+    for t in targets:
+        st = t["store"]
+        files = st.get("files", [])
+        info = {"label": st["label"], "volume": t["volume"], "dir": t["dir"], "files": len(files),
+                "bytes": sum(e["size"] for e in files)}
+        if check_mode:
+            users = _store_users(docker, t["dir"]) if t["dir"] else []
+            info["would"] = (["create volume %s" % t["volume"]] if t["create"] else []) + \
+                (["stop %s" % ", ".join(u["name"] for u in users)] if users else []) + \
+                ["move the current content of %s aside (kept %s h)" % (t["dir"] or t["volume"], job["rollback_keep_hours"]),
+                 "put %d files (%s) in place" % (len(files), human_bytes(info["bytes"]))] + \
+                (["start %s" % ", ".join(u["name"] for u in users)] if users else [])
+            out.append(info)
+            continue
+        if t["create"]:
+            docker.api.create_volume(t["volume"], labels={"io.sage-open-webui.restored-from": sid})
+            t["dir"] = info["dir"] = docker.inspect_volume(t["volume"])["Mountpoint"]
+            clock.note("created volume %s" % t["volume"])
+        out.append(_swap_store(job, docker, sid, snap_path, t, info, clock))
+    return out
+
+
+def _swap_store(job, docker, sid, snap_path, t, info, clock):
+    d = t["dir"]
+    label = t["store"]["label"]
+    if is_inside(d, snap_path) or is_inside(snap_path, d):
+        raise BackupError("the Ollama store %s and the snapshot %s overlap" % (d, snap_path), "use separate directories")
+    os.makedirs(d, exist_ok=True)
+    if os.path.islink(d):
+        raise BackupError("Ollama store %s is a link" % d, "give the real path in ollama_dir")
+    base, prefix = work_base(d)
+    prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
+    tag = _unique_tag(base, prefix)
+    staging = os.path.join(base, prefix + "staging-" + tag)
+    rollback = os.path.join(base, prefix + "rollback-" + tag)
+    os.makedirs(staging, mode=0o700)
+    t0 = time.monotonic()
+    try:
+        stage(snap_path, {"files": t["store"].get("files", []), "dirs": t["store"].get("dirs", [])}, staging,
+              owner=job["owner"], label="the Ollama store %s of snapshot %s" % (label, sid), tree="ollama/" + label)
+        _files.syncfs(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    clock.note("Ollama store %s staged and verified (%d ms)" % (label, clock.ms(t0)))
+    users = _store_users(docker, d)
+    stopped = []
+    try:
+        for u in users:
+            docker.stop(u["id"], timeout=job["stop_timeout"])
+            stopped.append(u)
+        plan = plan_names(d, staging, ["all"], [])
+        try:
+            swap(d, staging, rollback, plan)
+        except BaseException:
+            undo(d, staging, rollback, _partial_journal(d, staging, rollback, plan))
+            raise
+    finally:
+        for u in stopped:
+            docker.start(u["id"])
+    shutil.rmtree(staging, ignore_errors=True)
+    clock.note("Ollama store %s restored into %s%s" % (label, d, (" (restarted %s)" % ", ".join(u["name"] for u in stopped)) if stopped else ""))
+    info.update({"rollback": rollback, "restarted": [u["name"] for u in stopped]})
+    return info

@@ -39,6 +39,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 )
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _ollama
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
@@ -69,6 +70,8 @@ DEFAULTS = {
     "lock_timeout": 0.0,
     "workers": 4,
     "hot_retries": 5,
+    "include_ollama": False,
+    "ollama_dir": None,
 }
 
 
@@ -232,9 +235,7 @@ def _prev_index(prev):
         return {}
 
 
-def _unchanged(entry, st):
-    return entry is not None and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns \
-        and entry.get("mode") == "%04o" % stat.S_IMODE(st.st_mode)
+_unchanged = _manifest.unchanged
 
 
 def _stage_segments(src_root, dst_root, prev, prev_index, staged=None):
@@ -456,9 +457,14 @@ def run(job, docker=None, check_mode=False, now=None):
     source, docker = resolve_source(job, docker)
     data_dir = source["data_dir"]
     clock.note("source %s (%s)" % (data_dir, source["container"] or "no container"))
+    stores = _ollama.resolve(job, source, docker, warnings)
+    for store in stores:
+        if is_inside(job["repository"], store["source"]):
+            raise BackupError("repository %s is inside the Ollama store %s" % (job["repository"], store["source"]),
+                              "put the repository outside it")
     repo = Repository(job["repository"], job["host"], job["instance"])
     if check_mode:
-        return _preview(job, source, repo, warnings)
+        return _preview(job, source, repo, warnings, stores)
     _check_repository_writable(job["repository"])
     with repo.lock(timeout=job["lock_timeout"]):
         prev = repo.latest_verified()
@@ -466,7 +472,7 @@ def run(job, docker=None, check_mode=False, now=None):
         sid = repo.new_id(now or utcnow())
         staging = repo.staging(sid)
         try:
-            result = _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings)
+            result = _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings, stores)
         except OSError as e:
             shutil.rmtree(staging, ignore_errors=True)
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -489,7 +495,7 @@ def _check_repository_writable(root):
         raise BackupError("repository %s is not writable" % root, "run as root (become: true) or fix its permissions")
 
 
-def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings):
+def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings, stores=()):
     data_dir = source["data_dir"]
     sdata = os.path.join(staging, "data")
     created = utcnow()
@@ -592,6 +598,7 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
         chroma_future = pool.submit(copy_chroma)
         webui_future = pool.submit(copy_webui)
         result = _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings)
+        ollama = _ollama.copy(stores, staging, prev, pool, warnings) if stores else []
         databases["webui.db"] = webui_future.result()
         chroma_facts = chroma_future.result()
     finally:
@@ -602,7 +609,7 @@ def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, war
                                               chroma_facts["sha256"]))
     db_ms = int((db_done[0] - t_db) * 1000)
     return _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
-                   webui_src, webui_dst, sdata, db_ms, *result)
+                   webui_src, webui_dst, sdata, db_ms, *result, ollama=ollama)
 
 
 def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings):
@@ -662,7 +669,7 @@ def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warni
 
 
 def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
-            webui_src, webui_dst, sdata, db_ms, entries, dirs, files_ms):
+            webui_src, webui_dst, sdata, db_ms, entries, dirs, files_ms, ollama=()):
     """Checks, manifest, verification, publish."""
     wst = os.stat(webui_dst)
     entries.append(_manifest.file_entry("webui.db", os.stat(webui_src), wst.st_size, databases["webui.db"]["sha256"]))
@@ -696,6 +703,8 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
         "dirs": sorted(dirs, key=lambda d: d["path"]),
         "warnings": warnings,
     }
+    if ollama:
+        manifest["ollama"] = list(ollama)
     for name, facts in databases.items():
         counts = facts.get("row_counts", {})
         keys = ("journal_mode", "method", "pages", "page_size", "bytes", "sha256", "integrity", "alembic_revision")
@@ -709,6 +718,11 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
     new_bytes = sum(e["size"] for e in entries if not e["linked"])
     manifest["totals"] = {"files": len(entries), "bytes": sum(e["size"] for e in entries), "new_bytes": new_bytes,
                           "linked_files": sum(1 for e in entries if e["linked"])}
+    if ollama:
+        extra = _ollama.totals(ollama)
+        manifest["totals"]["ollama"] = extra
+        for key in ("files", "bytes", "new_bytes", "linked_files"):
+            manifest["totals"][key] += extra[key]
     manifest["verification"] = {"status": "verified", "checked_files": len(entries), "deep": job["verify"] == "deep",
                                 "databases": {k: v["integrity"] for k, v in databases.items()}}
     failpoint("before_publish")
@@ -831,7 +845,7 @@ def _check_uploads(db_path, sdata, entries):
     return out
 
 
-def _preview(job, source, repo, warnings):
+def _preview(job, source, repo, warnings, stores=()):
     """Check mode: what a run would do, changing nothing."""
     prev = repo.latest_verified()
     prev_index = _prev_index(prev)
@@ -865,7 +879,8 @@ def _preview(job, source, repo, warnings):
         "repository": repo.path,
         "previous": prev.id if prev else None,
         "plan": {"copy_files": copy_n, "copy_bytes": copy_b, "link_files": link_n, "link_bytes": link_b,
-                 "databases": ["webui.db"] + (["vector_db/chroma.sqlite3"] if os.path.exists(os.path.join(vsrc, "chroma.sqlite3")) else [])},
+                 "databases": ["webui.db"] + (["vector_db/chroma.sqlite3"] if os.path.exists(os.path.join(vsrc, "chroma.sqlite3")) else []),
+                 "ollama": [{"label": st["label"], "source": st["source"], "volume": st["volume"]} for st in stores]},
         "warnings": warnings,
         "summary": "check mode: would snapshot %s into %s (%s; copy %d files / %s, link %d files)" % (
             source["data_dir"], repo.path, action, copy_n, human_bytes(copy_b), link_n),

@@ -93,11 +93,19 @@ options:
         port), C(network_mode) (default C(host) without ports, else C(bridge)), C(restart_policy), C(labels).
     type: dict
   components:
-    description: C(all), or any of C(database) (webui.db), C(uploads), C(vector_db).
+    description:
+      - C(all), or any of C(database) (webui.db), C(uploads), C(vector_db).
+      - C(ollama) restores the Ollama model store(s) of a snapshot taken with I(include_ollama) into their
+        volume (created when missing) or I(ollama_dir). It is verified first, the containers using the store are
+        stopped around the swap and started again, the previous content is kept like a data rollback. Never
+        part of C(all); alone, Open WebUI's data is not touched.
     type: list
     elements: str
-    choices: [all, database, uploads, vector_db]
+    choices: [all, database, uploads, vector_db, ollama]
     default: [all]
+  ollama_dir:
+    description: With I(components=ollama), the directory to put the (single) Ollama store in instead of its volume.
+    type: path
   secret_key:
     description:
       - C(auto) writes the snapshot's key to C(/app/backend/.webui_secret_key) in the container, or fails before any
@@ -222,10 +230,15 @@ data_dir:
   returned: action=restore
   type: str
 components:
-  description: Components restored.
+  description: Components of the data directory restored (empty when only C(ollama) was asked for).
   returned: action=restore
   type: list
   elements: str
+ollama:
+  description: Per Ollama store restored, its label, volume, directory, files, bytes, rollback path and the containers restarted.
+  returned: action=restore and I(components) has C(ollama)
+  type: list
+  elements: dict
 rollback_path:
   description: Where the previous data is kept.
   returned: action=restore and not check mode
@@ -296,7 +309,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _res
 DRILL_ONLY = ("scratch", "boot")
 RESTORE_ONLY = ("snapshot", "before", "container", "volume", "data_dir", "create_container", "components", "secret_key",
                 "alembic_check", "migrations_path", "preserve", "owner", "rollback_keep_hours", "health_url",
-                "stop_timeout", "start", "pre_start_commands")
+                "stop_timeout", "start", "pre_start_commands", "ollama_dir")
 
 
 def argument_spec():
@@ -313,7 +326,8 @@ def argument_spec():
         data_dir=dict(type="path"),
         image=dict(type="str"),
         create_container=dict(type="dict"),
-        components=dict(type="list", elements="str", choices=["all", "database", "uploads", "vector_db"], default=["all"]),
+        components=dict(type="list", elements="str", choices=["all", "database", "uploads", "vector_db", "ollama"], default=["all"]),
+        ollama_dir=dict(type="path"),
         secret_key=dict(type="str", choices=["auto", "skip"], default="auto", no_log=False),
         alembic_check=dict(type="str", choices=["strict", "warn", "skip"], default="strict"),
         migrations_path=dict(type="str"),
@@ -366,7 +380,6 @@ def run_drill(p, check_mode):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_if=[("action", "restore", ("container", "volume", "data_dir"), True)],
         supports_check_mode=True,
     )
     run_module(module, lambda: _run(module))

@@ -132,6 +132,20 @@ options:
     description: Docker daemon socket.
     type: str
     default: unix:///var/run/docker.sock
+  include_ollama:
+    description:
+      - Also back up the Ollama model stores Docker knows on this host (containers mounting C(/root/.ollama),
+        volumes named like ollama) into C(ollama/<volume>/) of the snapshot. Off by default, because models can be
+        downloaded again and are large.
+      - Partial downloads are skipped; unchanged blobs are hard links into the previous snapshot, so only new
+        models cost space. Ollama keeps running (its blobs are written once and renamed into place).
+    type: bool
+    default: false
+  ollama_dir:
+    description:
+      - Back up this Ollama model store (the directory holding C(models/), usually C(~/.ollama)) instead of
+        looking for one through Docker. Implies I(include_ollama).
+    type: path
 requirements:
   - Python docker SDK (C(python3-docker)) when I(container) is used.
 notes:
@@ -186,7 +200,7 @@ previous:
   returned: always
   type: str
 totals:
-  description: Files, bytes, new bytes written and linked files.
+  description: Files, bytes, new bytes written and linked files (Ollama stores included, and also under C(ollama)).
   returned: success and not check mode
   type: dict
 timing_ms:
@@ -258,6 +272,8 @@ def main():
             health_timeout=dict(type="int", default=180),
             lock_timeout=dict(type="float", default=0),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            include_ollama=dict(type="bool", default=False),
+            ollama_dir=dict(type="path"),
         ),
         required_one_of=[("container", "data_dir")],
         supports_check_mode=True,
