@@ -123,3 +123,24 @@ def test_ollama_restore_on_a_new_host_creates_the_volume(sample_app, ollama, tmp
             with open(path, "rb") as f:
                 got[os.path.relpath(path, mountpoint)] = hashlib.sha256(f.read()).hexdigest()
     assert got == expected
+
+
+def test_restore_playbook_puts_only_the_models_back(sample_app, ollama, tmp_path):
+    """The restore role with restore_components: [ollama]: check mode changes nothing, the run restores."""
+    from engine import ansible_playbook
+
+    repo = str(tmp_path / "repo")
+    _snapshot.run({"container": sample_app.name, "repository": repo, "host": "h1", "mode": "hot", "include_ollama": True})
+    lost = os.path.join(ollama["mountpoint"], ollama["blob"])
+    os.unlink(lost)
+    ev = {"restore_repository": repo, "restore_host": "h1", "restore_instance": sample_app.name,
+          "restore_components": ["ollama"]}
+    proc = ansible_playbook("playbooks/restore.yml", ev, check=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert not os.path.exists(lost)
+    proc = ansible_playbook("playbooks/restore.yml", ev)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "previous models kept in" in proc.stdout
+    assert os.path.exists(lost)
+    ollama["container"].reload()
+    assert ollama["container"].status == "running" and sample_app.status() == "running"
