@@ -310,3 +310,58 @@ def open_repository(root, host, instance):
             "set instance to one of the instances listed, or run a backup of %s first" % repo.instance,
             instances=instances)
     return repo
+
+
+LOCK_TIMEOUT = 10.0
+
+
+def _decide(repo, policy):
+    refs = repo.list()
+    decision = plan(refs, **policy)
+    verified = {ref.id: ref.verified for ref in refs}
+    kept = [{"id": sid, "verified": verified[sid], "reasons": reasons} for sid, reasons in decision["keep"].items()]
+    warnings = []
+    if refs and not any(verified.values()):
+        warnings.append("no snapshot in %s is verified; the policy was applied to unverified snapshots and the "
+                        "newest one is kept. Check why verification fails (snapshot_info verify=true)" % repo.path)
+    return refs, kept, decision["delete"], warnings
+
+
+def prune(params, check_mode=False):
+    """Apply the retention policy in ``params`` (repository, host, instance, keep_*) to one repository: the
+    work of ``snapshot_prune``, without Ansible. Returns the result dict or raises BackupError."""
+    policy = validate_policy({name: params.get(name) for name in COUNT_OPTIONS})
+    policy.pop("keep_within")
+    repo = open_repository(params["repository"], params.get("host"), params.get("instance") or "open-webui")
+
+    deleted = []
+    if check_mode:
+        refs, kept, to_delete, warnings = _decide(repo, policy)
+        deleted = list(to_delete)
+    else:
+        with repo.lock(timeout=LOCK_TIMEOUT):
+            # Decide under the lock: the list cannot change between the plan and the deletions.
+            refs, kept, to_delete, warnings = _decide(repo, policy)
+            for snapshot_id in to_delete:
+                try:
+                    repo.delete(snapshot_id)
+                except OSError as err:
+                    raise BackupError(
+                        "deleting snapshot %s in %s failed (%s); deleted before it: %s"
+                        % (snapshot_id, repo.path, err, ", ".join(deleted) or "none"),
+                        "check the permissions and free space of the repository, then run the prune again",
+                        deleted=deleted, repository_path=repo.path)
+                deleted.append(snapshot_id)
+
+    before = [ref.id for ref in refs]
+    return {
+        "changed": bool(deleted),
+        "repository_path": repo.path,
+        "kept": kept,
+        "deleted": deleted,
+        "policy": policy,
+        "warnings": warnings,
+        "diff": {"before": "\n".join(before) + ("\n" if before else ""),
+                 "after": "".join(sid + "\n" for sid in before if sid not in deleted),
+                 "before_header": repo.path, "after_header": repo.path},
+    }
