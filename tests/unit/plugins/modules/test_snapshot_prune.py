@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, snapshot_id_for
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
@@ -203,7 +204,7 @@ def test_missing_repository(tmp_path):
 def test_lock_held_by_another_run(tmp_path, monkeypatch):
     root = str(tmp_path)
     ids = build(root, 3)
-    monkeypatch.setattr(snapshot_prune, "LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(_retention, "LOCK_TIMEOUT", 0.2)
     inst = os.path.join(root, HOST, INSTANCE)
     fd = os.open(os.path.join(inst, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
