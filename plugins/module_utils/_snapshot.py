@@ -122,6 +122,33 @@ class _Clock(object):
         self.events.append("%6d ms  %s" % (self.ms(), msg))
 
 
+def argument_spec():
+    """The options of a snapshot job as an Ansible argument spec (documented by the _snapshot doc fragment)."""
+    return dict(
+        repository=dict(type="path", required=True),
+        container=dict(type="str"),
+        data_dir=dict(type="path"),
+        host=dict(type="str"),
+        instance=dict(type="str"),
+        mode=dict(type="str", choices=["hot", "pause", "cold"]),
+        dependents=dict(type="list", elements="str", default=[]),
+        exclude=dict(type="list", elements="str", default=list(_files.DEFAULT_EXCLUDE)),
+        include=dict(type="list", elements="str", default=[]),
+        sqlite_method=dict(type="str", choices=["backup_api", "vacuum_into"], default="backup_api"),
+        integrity=dict(type="str", choices=["quick", "full", "none"], default="quick"),
+        verify=dict(type="str", choices=["quick", "deep"], default="quick"),
+        secret_key=dict(type="str", choices=["auto", "skip"], default="auto", no_log=False),
+        secret_key_file=dict(type="path", no_log=False),
+        freeze_timeout=dict(type="float", default=10),
+        stop_timeout=dict(type="int", default=10),
+        health_timeout=dict(type="int", default=180),
+        lock_timeout=dict(type="float", default=0),
+        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        include_ollama=dict(type="bool", default=False),
+        ollama_dir=dict(type="path"),
+    )
+
+
 def _docker_client(job):
     from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import DockerClient
     return DockerClient(socket=job["docker_host"])

@@ -32,6 +32,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._snapshot
 attributes:
   check_mode:
     support: full
@@ -41,111 +42,6 @@ attributes:
   idempotent:
     support: none
     details: Every run creates a new snapshot.
-options:
-  repository:
-    description: Absolute path of the local repository. Must be outside the data directory.
-    type: path
-    required: true
-  container:
-    description:
-      - Name or id of the Open WebUI container. Its data mount (named volume or bind mount at
-        C(/app/backend/data)) is found through the Docker API.
-      - Required for I(mode=pause) and I(mode=cold).
-    type: str
-  data_dir:
-    description:
-      - Path of the data directory on the host. Found from I(container) when omitted.
-      - Without I(container), a plain directory is backed up with I(mode=hot).
-    type: path
-  host:
-    description: Host name used in the repository layout. Defaults to the short host name.
-    type: str
-  instance:
-    description: Instance name used in the repository layout. Defaults to the container name, else C(open-webui).
-    type: str
-  mode:
-    description:
-      - C(hot) never interrupts the app; C(vector_db/) is copied only when it stayed unchanged during the copy.
-      - C(pause) freezes the container with C(docker pause) around the consistent section only.
-      - C(cold) stops the container (and I(dependents)) around that section and waits until it is healthy again.
-      - Defaults to C(pause) with a container, C(hot) without.
-    type: str
-    choices: [hot, pause, cold]
-  dependents:
-    description: Containers stopped before the app and started after it in I(mode=cold).
-    type: list
-    elements: str
-    default: []
-  exclude:
-    description:
-      - Shell globs (relative to the data directory) of what not to back up. C(include) wins over C(exclude).
-      - The default skips re-downloadable models and the audit log and keeps C(cache/audio/transcriptions),
-        C(cache/image), C(cache/functions) and C(cache/tools).
-    type: list
-    elements: str
-    default: ['cache/embedding/models/**', 'cache/whisper/models/**', 'cache/tiktoken/**', 'audit.log', 'audit.log.*', '*.zip-audit']
-  include:
-    description: Shell globs that are backed up even when I(exclude) matches them.
-    type: list
-    elements: str
-    default: []
-  sqlite_method:
-    description: How the databases are copied while the app runs. C(vacuum_into) makes a compacted copy.
-    type: str
-    choices: [backup_api, vacuum_into]
-    default: backup_api
-  integrity:
-    description: C(quick) runs C(PRAGMA quick_check), C(full) runs C(PRAGMA integrity_check) on each copied database.
-    type: str
-    choices: [quick, full, none]
-    default: quick
-  verify:
-    description: C(quick) checks every file's presence and size before publishing; C(deep) also re-hashes them.
-    type: str
-    choices: [quick, deep]
-    default: quick
-  secret_key:
-    description: C(auto) captures the secret key when it can be found (and warns when not); C(skip) does not.
-    type: str
-    choices: [auto, skip]
-    default: auto
-  secret_key_file:
-    description: Path of a C(.webui_secret_key) file on the host, for installs without Docker.
-    type: path
-  freeze_timeout:
-    description: Seconds after which the safety net unpauses (or starts) the container whatever happens.
-    type: float
-    default: 10
-  stop_timeout:
-    description: Seconds C(docker stop) waits before killing, in I(mode=cold).
-    type: int
-    default: 10
-  health_timeout:
-    description: Seconds to wait for the container to be healthy after a cold snapshot.
-    type: int
-    default: 180
-  lock_timeout:
-    description: Seconds to wait for another backup of the same instance to finish.
-    type: float
-    default: 0
-  docker_host:
-    description: Docker daemon socket.
-    type: str
-    default: unix:///var/run/docker.sock
-  include_ollama:
-    description:
-      - Also back up the Ollama model stores Docker knows on this host (containers mounting C(/root/.ollama),
-        volumes named like ollama) into C(ollama/<volume>/) of the snapshot. Off by default, because models can be
-        downloaded again and are large.
-      - Partial downloads are skipped; unchanged blobs are hard links into the previous snapshot, so only new
-        models cost space. Ollama keeps running (its blobs are written once and renamed into place).
-    type: bool
-    default: false
-  ollama_dir:
-    description:
-      - Back up this Ollama model store (the directory holding C(models/), usually C(~/.ollama)) instead of
-        looking for one through Docker. Implies I(include_ollama).
-    type: path
 requirements:
   - Python docker SDK (C(python3-docker)) when I(container) is used.
 notes:
@@ -246,35 +142,12 @@ warnings_list:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import DEFAULT_EXCLUDE
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import run
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import argument_spec, run
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            repository=dict(type="path", required=True),
-            container=dict(type="str"),
-            data_dir=dict(type="path"),
-            host=dict(type="str"),
-            instance=dict(type="str"),
-            mode=dict(type="str", choices=["hot", "pause", "cold"]),
-            dependents=dict(type="list", elements="str", default=[]),
-            exclude=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE)),
-            include=dict(type="list", elements="str", default=[]),
-            sqlite_method=dict(type="str", choices=["backup_api", "vacuum_into"], default="backup_api"),
-            integrity=dict(type="str", choices=["quick", "full", "none"], default="quick"),
-            verify=dict(type="str", choices=["quick", "deep"], default="quick"),
-            secret_key=dict(type="str", choices=["auto", "skip"], default="auto", no_log=False),
-            secret_key_file=dict(type="path", no_log=False),
-            freeze_timeout=dict(type="float", default=10),
-            stop_timeout=dict(type="int", default=10),
-            health_timeout=dict(type="int", default=180),
-            lock_timeout=dict(type="float", default=0),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
-            include_ollama=dict(type="bool", default=False),
-            ollama_dir=dict(type="path"),
-        ),
+        argument_spec=argument_spec(),
         required_one_of=[("container", "data_dir")],
         supports_check_mode=True,
     )

@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One backup job, two triggers.
+
+``backup(job)`` is the whole backup of one instance: pre hooks, the snapshot, making sure the app (and its
+dependents) runs again, post hooks (also after a failure, with ``OWB_STATUS``), then retention. The
+``openwebui_backup`` module runs it for ``ansible-playbook``; a systemd timer or cron runs the very same
+function on the host through ``main()`` (``owb-backup <job.json>``), with the job file that module wrote
+(``action: save``) from the same role variables. No Ansible imports.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
+
+HOOK_TIMEOUT = 3600
+KEEP = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
+EXTRA = {"pre_hooks": [], "post_hooks": [], "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6}
+JOB_SCHEMA = 1
+_BOOL = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _coerce(key, value, default):
+    """Job files are JSON written by the module, but may be edited by hand: accept "7" for 7, "yes" for True."""
+    if value is None or value == "" and default is None:
+        return None
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            return _BOOL[str(value).strip().lower()]
+        if isinstance(default, int) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(default, float) and not isinstance(value, bool):
+            return float(value)
+    except (KeyError, ValueError, TypeError):
+        raise BackupError("job option %s has the value %r, which is not a %s" % (key, value, type(default).__name__),
+                          "set %s to a %s" % (key, "boolean (true/false)" if isinstance(default, bool) else "number"))
+    if isinstance(default, list):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise BackupError("job option %s must be a list of strings, got %r" % (key, value), "give a list, e.g. [\"cmd arg\"]")
+        return list(value)
+    return value
+
+
+def split(job):
+    """``(snapshot job, hooks, retention policy)`` from one job dict; unknown keys are refused."""
+    defaults = dict(_snapshot.DEFAULTS)
+    defaults.update(EXTRA)
+    unknown = sorted(k for k in job if k not in defaults and k != "job_schema")
+    if unknown:
+        raise BackupError("unknown backup job option(s): %s" % ", ".join(unknown),
+                          "remove them; known options: %s" % ", ".join(sorted(defaults)))
+    values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults}
+    snap = {k: v for k, v in values.items() if k in _snapshot.DEFAULTS}
+    hooks = {"pre": values.get("pre_hooks") or [], "post": values.get("post_hooks") or []}
+    for kind, cmds in hooks.items():
+        for cmd in cmds:
+            try:
+                if not shlex.split(cmd):
+                    raise ValueError("empty command")
+            except ValueError as e:
+                raise BackupError("%s hook %r cannot be parsed (%s)" % (kind, cmd, e),
+                                  "give each hook as a command line (quoted like a shell would; no pipes or redirections, "
+                                  "wrap those in sh -c '...')")
+    policy = _retention.validate_policy({k: values.get(k, EXTRA[k]) for k in KEEP})
+    policy.pop("keep_within", None)
+    return snap, hooks, policy
+
+
+def run_hooks(kind, cmds, env):
+    """Run each command (no shell, like ansible.builtin.command) in order; stop at the first failure.
+    Returns ``(results, error or None)``."""
+    results = []
+    for cmd in cmds:
+        t0 = time.monotonic()
+        try:
+            res = subprocess.run(shlex.split(cmd), env=dict(os.environ, **env), stdin=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=HOOK_TIMEOUT, check=False)
+            rc, out = res.returncode, res.stdout.decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            rc, out = -1, "timed out after %d s" % HOOK_TIMEOUT
+        except OSError as e:
+            rc, out = 127, "cannot run it: %s" % e.strerror
+        results.append({"cmd": cmd, "rc": rc, "output": out[-2000:], "ms": int((time.monotonic() - t0) * 1000)})
+        if rc != 0:
+            return results, "%s hook %r failed (exit %d): %s" % (kind, cmd, rc, out.strip()[-300:])
+    return results, None
+
+
+def _ensure_running(snap, docker=None):
+    """The app and its dependents run again, whatever happened (the role does the same from the controller)."""
+    if not snap.get("container") or snap.get("mode") not in ("pause", "cold"):
+        return []
+    problems = []
+    try:
+        docker = docker or _snapshot._docker_client(snap)
+    except Exception as e:  # noqa: BLE001 - report, the safety net is still armed
+        return ["cannot reach Docker to check the app runs: %s" % e]
+    for name in [snap["container"]] + list(snap.get("dependents") or []):
+        try:
+            st = docker.inspect(name).get("State") or {}
+            if st.get("Paused"):
+                docker.unpause(name)
+            elif not st.get("Running"):
+                docker.start(name)
+        except Exception as e:  # noqa: BLE001
+            problems.append("%s: %s" % (name, e))
+    return problems
+
+
+def backup(job, check_mode=False, docker=None):
+    """The whole backup of one instance. Returns ``{changed, snapshot, prune, hooks, summary, warnings}``;
+    raises BackupError (after the post hooks ran and the app runs again) when it failed."""
+    snap, hooks, policy = split(job)
+    snap = _snapshot.normalize(snap)
+    env = {"OWB_INSTANCE": snap["instance"]}
+    result = {"changed": False, "snapshot": None, "prune": None, "hooks": {"pre": [], "post": []}, "warnings": []}
+    if check_mode:
+        result["snapshot"] = _snapshot.run(snap, docker=docker, check_mode=True)
+        result["hooks"] = {"would_run": hooks}
+        if result["snapshot"].get("previous"):
+            result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
+                                                    instance=snap["instance"]), check_mode=True)
+        result["changed"] = True
+        result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", []))
+        result["summary"] = result["snapshot"]["summary"]
+        return result
+
+    result["hooks"]["pre"], error = run_hooks("pre", hooks["pre"], env)
+    if error:
+        raise BackupError("%s; nothing was backed up" % error, "fix the hook (it runs on the managed host as root)",
+                          hooks=result["hooks"])
+    failure = None
+    try:
+        result["snapshot"] = _snapshot.run(snap, docker=docker)
+    except BackupError as e:
+        failure = e
+    except Exception as e:  # noqa: BLE001 - still resume the app and run the post hooks
+        failure = BackupError("unexpected error: %s" % e, "see the traceback in the result; the app was resumed",
+                              exception=traceback.format_exc())
+    finally:
+        stuck = _ensure_running(snap, docker)
+    if stuck:
+        result["warnings"].append("could not make sure these run again: %s" % "; ".join(stuck))
+    post_env = dict(env, OWB_STATUS="failed" if failure else "ok",
+                    OWB_SNAPSHOT=(result["snapshot"] or {}).get("path") or "")
+    result["hooks"]["post"], post_error = run_hooks("post", hooks["post"], post_env)
+    if failure is not None:
+        details = dict(failure.details, hooks=result["hooks"])
+        raise BackupError(failure.problem + (" (and %s)" % post_error if post_error else ""), failure.fix, **details)
+    result["changed"] = True
+    result["warnings"] += result["snapshot"].get("warnings", [])
+    result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
+                                            instance=snap["instance"]))
+    result["warnings"] += result["prune"].get("warnings", [])
+    if post_error:
+        raise BackupError("snapshot %s was published, but %s" % (result["snapshot"]["snapshot_id"], post_error),
+                          "fix the post hook", snapshot_id=result["snapshot"]["snapshot_id"], hooks=result["hooks"])
+    result["summary"] = "%s; retention deleted %d" % (result["snapshot"]["summary"], len(result["prune"]["deleted"]))
+    return result
+
+
+# ======================================================================== the host-side trigger
+
+def load_job(path):
+    try:
+        st = os.stat(path)
+        with open(path, encoding="utf-8") as f:
+            job = json.load(f)
+    except FileNotFoundError:
+        raise BackupError("job file %s does not exist" % path,
+                          "deploy it with the sage_open_webui.backup.schedule role (or openwebui_backup action=save)")
+    except ValueError as e:
+        raise BackupError("job file %s is not valid JSON (%s)" % (path, e), "deploy it again with the schedule role")
+    if not isinstance(job, dict):
+        raise BackupError("job file %s does not hold a JSON object" % path, "deploy it again with the schedule role")
+    if st.st_mode & 0o077:
+        raise BackupError("job file %s is readable by others (mode %04o)" % (path, st.st_mode & 0o7777),
+                          "chmod 600 %s (it may name hooks and paths only root should see)" % path)
+    schema = job.pop("job_schema", JOB_SCHEMA)
+    if schema != JOB_SCHEMA:
+        raise BackupError("job file %s has job_schema %r, this engine knows %d" % (path, schema, JOB_SCHEMA),
+                          "deploy the job again with the same version of the collection as the engine")
+    return job
+
+
+def write_status(path, record):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def main(argv=None, out=None):
+    """``owb-backup JOB.json [--status FILE] [--check]``: run the job, print a summary, write a status record.
+    Exit 0 on success, 1 when the backup failed, 2 on bad usage or a bad job file."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    check = "--check" in argv
+    argv = [a for a in argv if a != "--check"]
+    status_path = None
+    if "--status" in argv:
+        i = argv.index("--status")
+        status_path = argv[i + 1] if i + 1 < len(argv) else None
+        del argv[i:i + 2]
+    if len(argv) != 1 or status_path == "":
+        out.write("usage: owb-backup JOB.json [--status FILE] [--check]\n")
+        return 2
+    started = datetime.datetime.now(datetime.timezone.utc)
+    record = {"job": argv[0], "started": started.isoformat(), "check_mode": check, "trigger": "host"}
+    rc = 0
+    try:
+        job = load_job(argv[0])
+    except BackupError as e:
+        out.write("owb-backup: %s\n" % e)
+        return 2
+    try:
+        res = backup(job, check_mode=check)
+        record.update(status="ok", summary=res["summary"], warnings=res["warnings"],
+                      snapshot_id=(res["snapshot"] or {}).get("snapshot_id"),
+                      deleted=(res["prune"] or {}).get("deleted", []))
+        out.write("owb-backup: %s\n" % res["summary"])
+        for w in res["warnings"]:
+            out.write("owb-backup: warning: %s\n" % w)
+    except BackupError as e:
+        rc = 1
+        record.update(status="failed", error=str(e))
+        out.write("owb-backup: FAILED: %s\n" % e)
+    record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    if status_path:
+        try:
+            write_status(status_path, record)
+        except OSError as e:
+            out.write("owb-backup: cannot write the status file %s: %s\n" % (status_path, e.strerror))
+    out.flush()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

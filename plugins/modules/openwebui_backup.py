@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: openwebui_backup
+short_description: Run one whole Open WebUI backup job (hooks, snapshot, retention), or save it for a timer
+version_added: 0.2.0
+description:
+  - The backup job of one instance, as the C(backup) role runs it, in one step. Pre hooks; the snapshot
+    (see M(sage_open_webui.backup.openwebui_snapshot)); making sure the app and its dependents run again;
+    post hooks, also after a failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
+    then retention (see M(sage_open_webui.backup.snapshot_prune)), which never deletes the newest verified snapshot.
+  - With I(action=save) nothing is backed up; the job is checked and written to I(job_file) (mode 0600). A
+    systemd timer or cron entry (role C(schedule)) then runs C(owb-backup job_file) on the host, which
+    runs the very same job through the same code. One job, two triggers.
+author:
+  - sage_open_webui.backup contributors (@sage-open-webui)
+extends_documentation_fragment:
+  - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._snapshot
+attributes:
+  check_mode:
+    support: full
+    details: Previews what would be paused or stopped, copied and deleted by retention; runs no hook.
+  diff_mode:
+    support: full
+    details: With I(action=save), the job file before and after.
+  idempotent:
+    support: partial
+    details: I(action=run) creates a snapshot every time; I(action=save) changes the job file only when it differs.
+options:
+  action:
+    description: C(run) the job now, or C(save) it to I(job_file) for the host-side trigger.
+    type: str
+    choices: [run, save]
+    default: run
+  job_file:
+    description: Where I(action=save) writes the job (JSON, mode 0600, its directory 0700).
+    type: path
+  pre_hooks:
+    description:
+      - Commands run on the host before the snapshot, in order, without a shell (like M(ansible.builtin.command);
+        wrap pipes in C(sh -c '...')). C(OWB_INSTANCE) is set. A failing pre hook stops the job before anything
+        is paused or copied.
+    type: list
+    elements: str
+    default: []
+  post_hooks:
+    description:
+      - Commands run after the snapshot, also when it failed, with C(OWB_STATUS), C(OWB_SNAPSHOT) (path of the
+        new snapshot) and C(OWB_INSTANCE).
+    type: list
+    elements: str
+    default: []
+  keep_last:
+    description:
+      - Retention after a published snapshot; keep the newest N.
+      - At least one of I(keep_last), I(keep_daily), I(keep_weekly), I(keep_monthly) must be above 0.
+    type: int
+    default: 7
+  keep_daily:
+    description: Keep the newest snapshot of each of the last N days that have one.
+    type: int
+    default: 7
+  keep_weekly:
+    description: Keep the newest snapshot of each of the last N ISO weeks that have one.
+    type: int
+    default: 4
+  keep_monthly:
+    description: Keep the newest snapshot of each of the last N months that have one.
+    type: int
+    default: 6
+requirements:
+  - Python docker SDK (C(python3-docker)) when I(container) is used.
+seealso:
+  - module: sage_open_webui.backup.openwebui_snapshot
+  - module: sage_open_webui.backup.snapshot_prune
+"""
+
+EXAMPLES = r"""
+---
+- name: Back up the open-webui container (pause), with hooks and retention
+  sage_open_webui.backup.openwebui_backup:
+    container: open-webui
+    repository: /var/backups/open-webui
+    mode: pause
+    post_hooks:
+      - logger -t owb "backup of $OWB_INSTANCE"
+    keep_daily: 14
+
+- name: Save the same job for the systemd timer (owb-backup /etc/sage-open-webui-backup/open-webui.json)
+  sage_open_webui.backup.openwebui_backup:
+    action: save
+    job_file: /etc/sage-open-webui-backup/open-webui.json
+    container: open-webui
+    repository: /var/backups/open-webui
+    mode: pause
+    keep_daily: 14
+"""
+
+RETURN = r"""
+snapshot:
+  description: What M(sage_open_webui.backup.openwebui_snapshot) returns (in check mode, its preview).
+  returned: action=run
+  type: dict
+prune:
+  description: What M(sage_open_webui.backup.snapshot_prune) returns; null in check mode without an earlier snapshot.
+  returned: action=run
+  type: dict
+hooks:
+  description: Per hook, its command, exit code, last output and duration (C(pre), C(post)).
+  returned: action=run
+  type: dict
+summary:
+  description: One line for humans.
+  returned: always
+  type: str
+job_file:
+  description: Path of the saved job.
+  returned: action=save
+  type: str
+job:
+  description: The job saved (what the timer runs).
+  returned: action=save
+  type: dict
+warnings_list:
+  description: Warnings of the run (also emitted as Ansible warnings).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import argument_spec as snapshot_spec
+
+OWN = ("action", "job_file")
+
+
+def argument_spec():
+    spec = snapshot_spec()
+    spec.update(
+        action=dict(type="str", choices=["run", "save"], default="run"),
+        job_file=dict(type="path"),
+        pre_hooks=dict(type="list", elements="str", default=[]),
+        post_hooks=dict(type="list", elements="str", default=[]),
+        keep_last=dict(type="int", default=7),
+        keep_daily=dict(type="int", default=7),
+        keep_weekly=dict(type="int", default=4),
+        keep_monthly=dict(type="int", default=6),
+    )
+    return spec
+
+
+def save(module, job):
+    path = module.params["job_file"]
+    if not os.path.isabs(path):
+        raise BackupError("job_file %r is not an absolute path" % path, "give e.g. /etc/sage-open-webui-backup/open-webui.json")
+    snap, dummy, dummy = _job.split(job)
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import normalize
+    normalize(snap)  # a bad job is refused now, not at 3 in the morning
+    text = json.dumps(dict(job, job_schema=_job.JOB_SCHEMA), indent=1, sort_keys=True) + "\n"
+    try:
+        with open(path, encoding="utf-8") as f:
+            before = f.read()
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        before, mode = "", None
+    changed = before != text or mode != 0o600
+    result = {"changed": changed, "job_file": path, "job": job, "warnings": [],
+              "summary": "job for %s %s %s" % (snap.get("container") or snap.get("data_dir"),
+                                                "would be saved to" if module.check_mode else "saved to", path)}
+    if module._diff:
+        result["diff"] = {"before": before, "after": text, "before_header": path, "after_header": path}
+    if changed and not module.check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    if not changed:
+        result["summary"] = "job for %s in %s is up to date" % (snap.get("container") or snap.get("data_dir"), path)
+    return result
+
+
+def _run(module):
+    p = module.params
+    job = {k: v for k, v in p.items() if k not in OWN}
+    if p["action"] == "save":
+        if not p["job_file"]:
+            raise BackupError("action=save needs job_file", "give job_file, e.g. /etc/sage-open-webui-backup/open-webui.json")
+        return save(module, job)
+    return _job.backup(job, check_mode=module.check_mode)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[("container", "data_dir")],
+        supports_check_mode=True,
+    )
+    run_module(module, lambda: _run(module))
+
+
+if __name__ == "__main__":
+    main()

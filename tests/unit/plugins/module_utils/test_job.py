@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""_job: the whole backup job (hooks, snapshot, retention) on the real 0.12.4 fixture, and its host-side
+trigger (owb-backup JOB.json) running the job file the module saves."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import sys
+import tarfile
+
+import pytest
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")
+
+
+@pytest.fixture
+def env(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with tarfile.open(os.path.join(FIXTURE, "data.tar.gz")) as tar:
+        tar.extractall(str(data), **({"filter": "tar"} if hasattr(tarfile, "data_filter") else {}))
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text('#!/bin/sh\necho "$1 status=$OWB_STATUS snap=$OWB_SNAPSHOT inst=$OWB_INSTANCE" >> %s\n' % log)
+    hook.chmod(0o755)
+    return {"data": str(data), "repo": str(tmp_path / "repo"), "log": log, "hook": str(hook), "tmp": tmp_path}
+
+
+def job(env, **kw):
+    j = {"data_dir": env["data"], "repository": env["repo"], "host": "h1", "instance": "owui", "secret_key": "skip",
+         "pre_hooks": ["%s pre" % env["hook"]], "post_hooks": ["%s post" % env["hook"]],
+         "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+    j.update(kw)
+    return j
+
+
+def published(env):
+    return [r.id for r in Repository(env["repo"], "h1", "owui").list()]
+
+
+def test_hooks_snapshot_and_retention_in_order(env):
+    first = _job.backup(job(env))
+    second = _job.backup(job(env))
+    lines = env["log"].read_text().splitlines()
+    assert lines[0] == "pre status= snap= inst=owui"
+    assert lines[1] == "post status=ok snap=%s inst=owui" % first["snapshot"]["path"]
+    assert lines[3] == "post status=ok snap=%s inst=owui" % second["snapshot"]["path"]
+    assert second["prune"]["deleted"] == [first["snapshot"]["snapshot_id"]]
+    assert published(env) == [second["snapshot"]["snapshot_id"]]
+    assert [h["rc"] for h in second["hooks"]["pre"] + second["hooks"]["post"]] == [0, 0]
+    assert "retention deleted 1" in second["summary"]
+
+
+def test_failed_snapshot_still_runs_post_hooks_with_failed_status(env):
+    with open(os.path.join(env["data"], "webui.db"), "wb") as f:
+        f.write(b"this is not a database" * 100)
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env))
+    assert "not a SQLite database" in str(ei.value) or "SQLite" in str(ei.value)
+    assert env["log"].read_text().splitlines()[-1] == "post status=failed snap= inst=owui"
+    assert ei.value.details["hooks"]["post"][0]["rc"] == 0
+    assert not os.path.isdir(os.path.join(env["repo"], "h1", "owui")) or published(env) == []
+
+
+def test_failing_pre_hook_stops_before_anything(env):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, pre_hooks=["false"]))
+    assert "pre hook 'false' failed (exit 1)" in str(ei.value) and "nothing was backed up" in str(ei.value)
+    assert not env["log"].exists(), "no post hook after a failed pre hook"
+    assert not os.path.exists(env["repo"])
+
+
+def test_missing_hook_program_is_named(env):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, pre_hooks=["/nonexistent/owb-hook --x"]))
+    assert "exit 127" in str(ei.value) and "cannot run it" in str(ei.value)
+
+
+def test_failing_post_hook_after_publish_says_so(env):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, post_hooks=["sh -c 'echo boom; exit 3'"]))
+    assert "was published, but post hook" in str(ei.value) and "boom" in str(ei.value)
+    assert len(published(env)) == 1
+
+
+def test_check_mode_runs_no_hook_and_writes_nothing(env):
+    res = _job.backup(job(env), check_mode=True)
+    assert res["hooks"]["would_run"]["pre"] == ["%s pre" % env["hook"]]
+    assert res["snapshot"]["snapshot_id"] is None and not env["log"].exists()
+    assert not os.path.exists(env["repo"])
+
+
+def test_retention_that_keeps_nothing_is_refused_before_anything(env):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, keep_last=0))
+    assert "retention policy keeps nothing" in str(ei.value)
+    assert not os.path.exists(env["repo"]) and not env["log"].exists()
+
+
+@pytest.mark.parametrize("kw, problem", [
+    ({"keep_daily": "many"}, "keep_daily"),
+    ({"frobnicate": 1}, "unknown backup job option(s): frobnicate"),
+    ({"pre_hooks": ["echo 'unbalanced"]}, "cannot be parsed"),
+    ({"include_ollama": "perhaps"}, "not a bool"),
+    ({"keep_last": -1}, "keep_last"),
+])
+def test_bad_job_options_fail_clearly_and_change_nothing(env, kw, problem):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, **kw))
+    assert problem in str(ei.value) and "Fix:" in str(ei.value)
+    assert not os.path.exists(env["repo"]) and not env["log"].exists()
+
+
+def test_hand_edited_values_are_coerced(env):
+    snap, hooks, policy = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
+                                         freeze_timeout="2.5", pre_hooks="true"))
+    assert policy["keep_last"] == 3 and snap["include_ollama"] is False and snap["freeze_timeout"] == 2.5
+    assert hooks["pre"] == ["true"]
+
+
+# ------------------------------------------------------------------------------ owb-backup JOB.json
+
+def write_job(path, content, mode=0o600):
+    path.write_text(json.dumps(content))
+    path.chmod(mode)
+    return str(path)
+
+
+def test_main_runs_the_job_file_and_records_the_status(env):
+    jf = write_job(env["tmp"] / "owui.json", dict(job(env), job_schema=1))
+    status = str(env["tmp"] / "owui.status.json")
+    out = io.StringIO()
+    assert _job.main([jf, "--status", status], out=out) == 0
+    rec = json.loads(open(status).read())
+    assert rec["status"] == "ok" and rec["snapshot_id"] == published(env)[0] and rec["trigger"] == "host"
+    assert stat.S_IMODE(os.stat(status).st_mode) == 0o600
+    assert out.getvalue().startswith("owb-backup: %s: " % rec["snapshot_id"])
+
+
+def test_main_reports_a_failed_backup_with_exit_1(env):
+    os.unlink(os.path.join(env["data"], "webui.db"))
+    jf = write_job(env["tmp"] / "owui.json", job(env))
+    status = str(env["tmp"] / "st.json")
+    out = io.StringIO()
+    assert _job.main([jf, "--status", status], out=out) == 1
+    assert "FAILED" in out.getvalue() and json.loads(open(status).read())["status"] == "failed"
+
+
+@pytest.mark.parametrize("mode, content, problem", [
+    (0o644, {"repository": "/r", "data_dir": "/d"}, "readable by others"),
+    (0o600, ["not", "an", "object"], "does not hold a JSON object"),
+    (0o600, {"job_schema": 99, "repository": "/r", "data_dir": "/d"}, "job_schema 99"),
+])
+def test_main_refuses_a_bad_job_file_with_exit_2(env, mode, content, problem):
+    jf = write_job(env["tmp"] / "bad.json", content, mode)
+    out = io.StringIO()
+    assert _job.main([jf], out=out) == 2
+    assert problem in out.getvalue()
+    assert not os.path.exists(env["repo"])
+
+
+def test_main_usage_and_missing_file(env):
+    out = io.StringIO()
+    assert _job.main([], out=out) == 2 and "usage" in out.getvalue()
+    out = io.StringIO()
+    assert _job.main([str(env["tmp"] / "nope.json")], out=out) == 2 and "does not exist" in out.getvalue()
+
+
+def test_the_saved_job_is_the_job_the_module_runs(env, tmp_path):
+    """openwebui_backup action=save writes the job; owb-backup runs it: same engine, same values."""
+    pytest.importorskip("ansible")
+    from ansible_collections.sage_open_webui.backup.tests.module_runner import run_module
+
+    jf = str(tmp_path / "etc" / "owui.json")
+    args = dict(job(env), action="save", job_file=jf)
+    rc, out = run_module("openwebui_backup", dict(args, _ansible_check_mode=True), tmp_path)
+    assert rc == 0 and out["changed"] and not os.path.exists(jf)
+    rc, out = run_module("openwebui_backup", args, tmp_path)
+    assert rc == 0 and out["changed"], out
+    assert stat.S_IMODE(os.stat(jf).st_mode) == 0o600 and stat.S_IMODE(os.stat(os.path.dirname(jf)).st_mode) == 0o700
+    rc, again = run_module("openwebui_backup", args, tmp_path)
+    assert rc == 0 and again["changed"] is False
+    saved = json.loads(open(jf).read())
+    assert saved["job_schema"] == 1 and saved["keep_last"] == 1 and saved["pre_hooks"] == ["%s pre" % env["hook"]]
+    # the timer's trigger runs it
+    assert _job.main([jf], out=io.StringIO()) == 0
+    (by_timer,) = published(env)
+    # and the playbook's trigger (action=run) runs the same job: its retention (keep_last 1) removes the other
+    rc, ran = run_module("openwebui_backup", dict(job(env)), tmp_path)
+    assert rc == 0 and ran["prune"]["deleted"] == [by_timer], ran
+    assert published(env) == [ran["snapshot"]["snapshot_id"]]
+    assert env["log"].read_text().count("post status=ok") == 2
+
+
+def test_save_refuses_a_job_that_could_never_run(env, tmp_path):
+    pytest.importorskip("ansible")
+    from ansible_collections.sage_open_webui.backup.tests.module_runner import run_module
+
+    jf = str(tmp_path / "owui.json")
+    rc, out = run_module("openwebui_backup", dict(job(env), mode="cold", action="save", job_file=jf), tmp_path)
+    assert rc != 0 and "needs a container" in out["msg"] and not os.path.exists(jf)
+    rc, out = run_module("openwebui_backup", dict(job(env), action="save"), tmp_path)
+    assert rc != 0 and "needs job_file" in out["msg"]
+
+
+def test_runner_script_shape():
+    """The host-side entry point is importable by path and exits with main()'s code."""
+    assert callable(_job.main) and sys.modules[_job.__name__] is _job
