@@ -252,7 +252,3 @@ def main(argv=None, out=None):
             out.write("owb-backup: cannot write the status file %s: %s\n" % (status_path, e.strerror))
     out.flush()
     return rc
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -178,9 +178,10 @@ def save(module, job):
     except FileNotFoundError:
         before, mode = "", None
     changed = before != text or mode != 0o600
+    what = snap.get("container") or snap.get("data_dir")
+    verb = "would be saved to" if module.check_mode else "saved to"
     result = {"changed": changed, "job_file": path, "job": job, "warnings": [],
-              "summary": "job for %s %s %s" % (snap.get("container") or snap.get("data_dir"),
-                                                "would be saved to" if module.check_mode else "saved to", path)}
+              "summary": "job for %s %s %s" % (what, verb, path)}
     if module._diff:
         result["diff"] = {"before": before, "after": text, "before_header": path, "after_header": path}
     if changed and not module.check_mode:
