@@ -113,9 +113,11 @@ options:
         models cost space. Ollama keeps running (its blobs are written once and renamed into place).
     type: bool
     default: false
+    version_added: 0.2.0
   ollama_dir:
     description:
       - Back up this Ollama model store (the directory holding C(models/), usually C(~/.ollama)) instead of
         looking for one through Docker. Implies I(include_ollama).
     type: path
+    version_added: 0.2.0
 """

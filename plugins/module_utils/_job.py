@@ -99,7 +99,8 @@ def run_hooks(kind, cmds, env):
             rc, out = 127, "cannot run it: %s" % e.strerror
         results.append({"cmd": cmd, "rc": rc, "output": out[-2000:], "ms": int((time.monotonic() - t0) * 1000)})
         if rc != 0:
-            return results, "%s hook %r failed (exit %d): %s" % (kind, cmd, rc, out.strip()[-300:])
+            tail = out.strip()[-300:]
+            return results, "%s hook %r failed (exit %d)%s" % (kind, cmd, rc, (": " + tail) if tail else "")
     return results, None
 
 

@@ -106,6 +106,7 @@ options:
   ollama_dir:
     description: With I(components=ollama), the directory to put the (single) Ollama store in instead of its volume.
     type: path
+    version_added: 0.2.0
   secret_key:
     description:
       - C(auto) writes the snapshot's key to C(/app/backend/.webui_secret_key) in the container, or fails before any
