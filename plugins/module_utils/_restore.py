@@ -828,8 +828,8 @@ def wait_app(docker, cid, job, timeout):
     return res
 
 
-def prepare(job, source, docker, clock, warnings, deep=True):
-    """Everything that happens before the host changes: pick, check, verify, alembic, key plan."""
+def pick(job, source, warnings):
+    """The snapshot to restore (``snapshot`` / ``before``), fetched and its manifest loaded: ``(sid, path, manifest)``."""
     skipped = []
     sid = source.select(job["snapshot"], job["before"], skipped=skipped)
     if skipped:
@@ -838,6 +838,12 @@ def prepare(job, source, docker, clock, warnings, deep=True):
     manifest = _manifest.load(snap_path)
     if (manifest.get("verification") or {}).get("status") != "verified":
         raise BackupError("snapshot %s is not verified" % sid, "restore a verified snapshot")
+    return sid, snap_path, manifest
+
+
+def prepare(job, source, docker, clock, warnings, deep=True):
+    """Everything that happens before the host changes: pick, check, verify, alembic, key plan."""
+    sid, snap_path, manifest = pick(job, source, warnings)
     only = None if "all" in job["components"] else [n for c in job["components"] for n in COMPONENT_NAMES[c]]
     t = time.monotonic()
     problems = check_snapshot_tree(snap_path, manifest, only)
@@ -921,65 +927,66 @@ def run(job, check_mode=False, docker=None):
     use_docker = bool(job["container"] or job["volume"] or job["image"])
     if use_docker and docker is None:
         docker = _docker(job)
-    if not job["components"]:  # only the Ollama store
-        with source.lock(timeout=job["lock_timeout"]):
+    with source.lock(timeout=job["lock_timeout"]):
+        if not job["components"]:  # only the Ollama store
             return restore_ollama_only(job, source, docker, clock, warnings, check_mode)
-    result = _run_data(job, source, docker, use_docker, clock, warnings, check_mode)
-    if job["ollama"] and result.get("changed") is not False and not result.get("rolled_back"):
-        with source.lock(timeout=job["lock_timeout"]):
-            snap_path = source.fetch(result["snapshot_id"])
-            manifest = _manifest.load(snap_path)
-            result["ollama"] = restore_ollama(job, docker, result["snapshot_id"], snap_path, manifest, warnings, clock,
-                                              check_mode)
-        if check_mode:
+        result, snap_path, manifest = _run_data(job, source, docker, use_docker, clock, warnings, check_mode)
+        if not job["ollama"]:
+            return result
+        # after a restore of the data that succeeded (a failed or rolled-back one raised): the same snapshot
+        result["ollama"] = restore_ollama(job, docker, result["snapshot_id"], snap_path, manifest, warnings, clock,
+                                          check_mode)
+    if check_mode:
             result["would"] += ["Ollama store %s: %s" % (o["label"], w) for o in result["ollama"] for w in o["would"]]
-        else:
-            result["summary"] += "; Ollama: %s" % ", ".join("%s -> %s (%d files)" % (o["label"], o["dir"], o["files"])
-                                                            for o in result["ollama"])
-        result["warnings"] = warnings
+    else:
+        result["summary"] += "; Ollama: %s" % ", ".join("%s -> %s (%d files)" % (o["label"], o["dir"], o["files"])
+                                                        for o in result["ollama"])
+    result["warnings"] = warnings
     return result
 
 
 def _run_data(job, source, docker, use_docker, clock, warnings, check_mode):
-    with source.lock(timeout=job["lock_timeout"]):
-        target = resolve_target(job, docker if use_docker else None)
-        sid, snap_path, manifest, only, verify_ms = prepare(job, source, docker, clock, warnings, deep=check_mode)
-        snap_key = read_snapshot_key(snap_path, manifest)
-        alembic = check_alembic(job, docker, target, manifest, warnings)
-        key_plan = plan_key(job, target, snap_key, manifest, warnings)
-        if target.get("volume_missing") and not check_mode:
-            docker.api.create_volume(job["volume"], labels={"io.sage-open-webui.restored-from": sid})
-            target["data_dir"] = docker.inspect_volume(job["volume"])["Mountpoint"]
-            target["volume_created"] = True
-            clock.note("created volume %s" % job["volume"])
-        if check_mode:
-            return _preview(job, target, sid, snap_path, manifest, alembic, key_plan, warnings, clock)
-        if not target["data_dir"]:
-            raise BackupError("cannot tell where the data goes", "give data_dir, a container with a data mount, or volume")
-        data_dir = target["data_dir"]
-        if is_inside(data_dir, snap_path) or is_inside(snap_path, data_dir):
-            raise BackupError("the data directory %s and the snapshot %s overlap" % (data_dir, snap_path), "use separate directories")
-        os.makedirs(data_dir, exist_ok=True)
-        if os.path.islink(data_dir):
-            raise BackupError("data directory %s is a link" % data_dir, "give the real path")
-        base, prefix = work_base(data_dir)
-        removed = prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
-        tag = _unique_tag(base, prefix)
-        staging = os.path.join(base, prefix + "staging-" + tag)
-        rollback = os.path.join(base, prefix + "rollback-" + tag)
-        failed = os.path.join(base, prefix + "failed-" + tag)
-        os.makedirs(staging, mode=0o700)
-        t = time.monotonic()
-        try:
-            staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"], label="snapshot %s" % sid)
-            _files.syncfs(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        stage_ms = clock.ms(t)
-        clock.note("staged %d files, %s, copy verified (%d ms)" % (staged["files"], human_bytes(staged["bytes"]), stage_ms))
-        return _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, alembic, staging, rollback,
-                       failed, data_dir, staged, verify_ms, stage_ms, removed, warnings, clock)
+    """The data directory part of a restore (the caller holds the repository lock). Returns
+    ``(result, snapshot path, manifest)``."""
+    target = resolve_target(job, docker if use_docker else None)
+    sid, snap_path, manifest, only, verify_ms = prepare(job, source, docker, clock, warnings, deep=check_mode)
+    snap_key = read_snapshot_key(snap_path, manifest)
+    alembic = check_alembic(job, docker, target, manifest, warnings)
+    key_plan = plan_key(job, target, snap_key, manifest, warnings)
+    if target.get("volume_missing") and not check_mode:
+        docker.api.create_volume(job["volume"], labels={"io.sage-open-webui.restored-from": sid})
+        target["data_dir"] = docker.inspect_volume(job["volume"])["Mountpoint"]
+        target["volume_created"] = True
+        clock.note("created volume %s" % job["volume"])
+    if check_mode:
+        return _preview(job, target, sid, snap_path, manifest, alembic, key_plan, warnings, clock), snap_path, manifest
+    if not target["data_dir"]:
+        raise BackupError("cannot tell where the data goes", "give data_dir, a container with a data mount, or volume")
+    data_dir = target["data_dir"]
+    if is_inside(data_dir, snap_path) or is_inside(snap_path, data_dir):
+        raise BackupError("the data directory %s and the snapshot %s overlap" % (data_dir, snap_path), "use separate directories")
+    os.makedirs(data_dir, exist_ok=True)
+    if os.path.islink(data_dir):
+        raise BackupError("data directory %s is a link" % data_dir, "give the real path")
+    base, prefix = work_base(data_dir)
+    removed = prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
+    tag = _unique_tag(base, prefix)
+    staging = os.path.join(base, prefix + "staging-" + tag)
+    rollback = os.path.join(base, prefix + "rollback-" + tag)
+    failed = os.path.join(base, prefix + "failed-" + tag)
+    os.makedirs(staging, mode=0o700)
+    t = time.monotonic()
+    try:
+        staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"], label="snapshot %s" % sid)
+        _files.syncfs(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    stage_ms = clock.ms(t)
+    clock.note("staged %d files, %s, copy verified (%d ms)" % (staged["files"], human_bytes(staged["bytes"]), stage_ms))
+    result = _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, alembic, staging, rollback,
+                     failed, data_dir, staged, verify_ms, stage_ms, removed, warnings, clock)
+    return result, snap_path, manifest
 
 
 def _switch(job, docker, target, sid, snap_path, manifest, snap_key, key_plan, alembic, staging, rollback, failed,
@@ -1415,14 +1422,7 @@ def drill_targets(repository):
 def restore_ollama_only(job, source, docker, clock, warnings, check_mode):
     """``components: [ollama]``: the snapshot's Ollama store(s) back into their volume(s); Open WebUI's data
     is not touched."""
-    skipped = []
-    sid = source.select(job["snapshot"], job["before"], skipped=skipped)
-    if skipped:
-        warnings.append("newer snapshots were passed over: %s" % "; ".join(skipped[-5:]))
-    snap_path = source.fetch(sid)
-    manifest = _manifest.load(snap_path)
-    if (manifest.get("verification") or {}).get("status") != "verified":
-        raise BackupError("snapshot %s is not verified" % sid, "restore a verified snapshot")
+    sid, snap_path, manifest = pick(job, source, warnings)
     stores = restore_ollama(job, docker, sid, snap_path, manifest, warnings, clock, check_mode)
     would = ["Ollama store %s: %s" % (o["label"], w) for o in stores for w in o.get("would", [])]
     return {"changed": True, "snapshot_id": sid, "snapshot_path": snap_path, "components": ["ollama"],
