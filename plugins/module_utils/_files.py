@@ -279,15 +279,23 @@ def _unlink_quiet(path):
         pass
 
 
-def link_or_copy(prev, src, dst, st):
-    """Hard-link ``prev`` (identical file of the previous snapshot) to ``dst``; copy ``src`` when linking
-    is impossible (other filesystem, link limit). Returns True when linked."""
+def try_link(prev, dst):
+    """Hard-link ``prev`` to ``dst``. False (nothing created) when linking is impossible: another file system,
+    the link limit, a file system without hard links."""
     try:
         os.link(prev, dst)
         return True
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
             raise
+    return False
+
+
+def link_or_copy(prev, src, dst, st):
+    """Hard-link ``prev`` (identical file of the previous snapshot) to ``dst``; copy ``src`` (not hashed) when
+    linking is impossible. Returns True when linked."""
+    if try_link(prev, dst):
+        return True
     copy_file(src, dst, st=st, want_hash=False)
     return False
 

@@ -151,15 +151,9 @@ def copy(stores, staging, prev, pool, warnings):
 
         def one(item, src_root=src_root, dst_root=dst_root, prev_index=prev_index, prev_root=prev_root):
             rel, st = item
-            src, dst = os.path.join(src_root, rel), os.path.join(dst_root, rel)
-            entry = prev_index.get(rel)
             try:
-                if prev_root is not None and _manifest.unchanged(entry, st):
-                    if _files.link_or_copy(os.path.join(prev_root, rel), src, dst, st):
-                        return _manifest.file_entry(rel, st, st.st_size, entry["sha256"], linked=True)
-                    return _manifest.file_entry(rel, st, st.st_size, entry["sha256"])
-                size, digest = _files.copy_file(src, dst, st=st)
-                return _manifest.file_entry(rel, st, size, digest)
+                return _manifest.take_file(rel, os.path.join(src_root, rel), os.path.join(dst_root, rel), st,
+                                           os.path.join(prev_root, rel) if prev_root else None, prev_index.get(rel))
             except FileNotFoundError:
                 return None  # a blob removed (ollama rm) while we copied
 

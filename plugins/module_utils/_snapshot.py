@@ -666,14 +666,9 @@ def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warni
         rel, st = item
         src = os.path.join(data_dir, rel)
         dst = os.path.join(sdata, rel)
-        entry = prev_index.get(rel)
         try:
-            if prev is not None and _unchanged(entry, st):
-                linked = _files.link_or_copy(os.path.join(prev.path, "data", rel), src, dst, st)
-                if linked:
-                    return _manifest.file_entry(rel, st, st.st_size, entry["sha256"], linked=True)
-            size, digest = _files.copy_file(src, dst, st=st)
-            return _manifest.file_entry(rel, st, size, digest)
+            return _manifest.take_file(rel, src, dst, st, os.path.join(prev.path, "data", rel) if prev else None,
+                                       prev_index.get(rel))
         except FileNotFoundError:
             return ("vanished", rel)
         except PermissionError as e:

@@ -179,6 +179,24 @@ def test_second_snapshot_links_unchanged_files(job, fixture_data_dir):
     assert _manifest.verify(r2["path"], m2) == [] and _manifest.verify(r1["path"], m1) == []
 
 
+
+@pytest.mark.parametrize("err", [errno.EXDEV, errno.EMLINK, errno.ENOTSUP])
+def test_second_snapshot_copies_when_links_are_impossible(job, monkeypatch, err):
+    """A repository where hard links fail (another file system, the link limit, a NAS without links): the
+    second snapshot copies and hashes the unchanged files instead of failing."""
+    r1 = _snapshot.run(job, now=T0)
+
+    def no_link(src, dst, *a, **kw):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(os, "link", no_link)
+    r2 = _snapshot.run(job, now=T0 + datetime.timedelta(hours=1))
+    m1, m2 = _manifest.load(r1["path"]), _manifest.load(r2["path"])
+    assert m2["totals"]["linked_files"] == 0 and not any(e["linked"] for e in m2["files"])
+    assert {e["path"]: e["sha256"] for e in m1["files"] if e["path"] != "webui.db"} == \
+        {e["path"]: e["sha256"] for e in m2["files"] if e["path"] != "webui.db"}
+    assert _manifest.verify(r2["path"], m2, deep=True) == []
+
 def test_changed_upload_is_copied_not_linked(job, fixture_data_dir, fixture_expected):
     r1 = _snapshot.run(job, now=T0)
     f = fixture_expected["files"][0]["relative_path"]
