@@ -15,7 +15,8 @@ import posixpath
 import stat
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, fsync_path
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import copy_file, sha256_file, try_link
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -56,9 +57,9 @@ def take_file(rel, src, dst, st, prev_file=None, prev_entry=None):
     """One file of a new snapshot and its entry: a hard link to ``prev_file`` (the same path in the previous
     snapshot) when ``prev_entry`` still describes ``st``, else a copy hashed while it is written (also when
     the link is impossible)."""
-    if prev_file is not None and unchanged(prev_entry, st) and try_link(prev_file, dst):
+    if prev_file is not None and unchanged(prev_entry, st) and _files.try_link(prev_file, dst):
         return file_entry(rel, st, st.st_size, prev_entry["sha256"], linked=True)
-    size, digest = copy_file(src, dst, st=st)
+    size, digest = _files.copy_file(src, dst, st=st)
     return file_entry(rel, st, size, digest)
 
 
