@@ -937,7 +937,7 @@ def run(job, check_mode=False, docker=None):
         result["ollama"] = restore_ollama(job, docker, result["snapshot_id"], snap_path, manifest, warnings, clock,
                                           check_mode)
     if check_mode:
-            result["would"] += ["Ollama store %s: %s" % (o["label"], w) for o in result["ollama"] for w in o["would"]]
+        result["would"] += ["Ollama store %s: %s" % (o["label"], w) for o in result["ollama"] for w in o["would"]]
     else:
         result["summary"] += "; Ollama: %s" % ", ".join("%s -> %s (%d files)" % (o["label"], o["dir"], o["files"])
                                                         for o in result["ollama"])

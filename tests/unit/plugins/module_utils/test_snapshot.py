@@ -179,7 +179,6 @@ def test_second_snapshot_links_unchanged_files(job, fixture_data_dir):
     assert _manifest.verify(r2["path"], m2) == [] and _manifest.verify(r1["path"], m1) == []
 
 
-
 @pytest.mark.parametrize("err", [errno.EXDEV, errno.EMLINK, errno.ENOTSUP])
 def test_second_snapshot_copies_when_links_are_impossible(job, monkeypatch, err):
     """A repository where hard links fail (another file system, the link limit, a NAS without links): the
@@ -196,6 +195,7 @@ def test_second_snapshot_copies_when_links_are_impossible(job, monkeypatch, err)
     assert {e["path"]: e["sha256"] for e in m1["files"] if e["path"] != "webui.db"} == \
         {e["path"]: e["sha256"] for e in m2["files"] if e["path"] != "webui.db"}
     assert _manifest.verify(r2["path"], m2, deep=True) == []
+
 
 def test_changed_upload_is_copied_not_linked(job, fixture_data_dir, fixture_expected):
     r1 = _snapshot.run(job, now=T0)
