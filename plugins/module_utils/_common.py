@@ -10,6 +10,7 @@ This is a private module of the sage_open_webui.backup collection; its API may c
 from __future__ import annotations
 
 import datetime
+import json
 import os
 
 DATA_DIR_IN_CONTAINER = "/app/backend/data"
@@ -59,6 +60,24 @@ def fsync_path(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def json_text(data):
+    """How this collection writes JSON files (manifests, job and status files)."""
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def write_json(path, data):
+    """Write ``data`` to ``path`` atomically and durably, root-only (0600 from the first byte)."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json_text(data))
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(path))
 
 
 def human_bytes(n):

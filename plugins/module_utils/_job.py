@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
 
@@ -125,11 +125,16 @@ def _ensure_running(snap, docker=None):
     return problems
 
 
+def check(job):
+    """``(normalized snapshot job, hooks, retention policy)``: every check a run makes before it starts."""
+    snap, hooks, policy = split(job)
+    return _snapshot.normalize(snap), hooks, policy
+
+
 def backup(job, check_mode=False, docker=None):
     """The whole backup of one instance. Returns ``{changed, snapshot, prune, hooks, summary, warnings}``;
     raises BackupError (after the post hooks ran and the app runs again) when it failed."""
-    snap, hooks, policy = split(job)
-    snap = _snapshot.normalize(snap)
+    snap, hooks, policy = check(job)
     env = {"OWB_INSTANCE": snap["instance"]}
     result = {"changed": False, "snapshot": None, "prune": None, "hooks": {"pre": [], "post": []}, "warnings": []}
     if check_mode:
@@ -201,13 +206,31 @@ def load_job(path):
     return job
 
 
-def write_status(path, record):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+def save(path, job, check_mode=False):
+    """``action: save``: check the job as a run would, then write it (0600, directory 0700) unless the file
+    already holds it. Returns the module's result, with the file's text before and after for a diff."""
+    if not os.path.isabs(path):
+        raise BackupError("job_file %r is not an absolute path" % path, "give e.g. /etc/sage-open-webui-backup/open-webui.json")
+    snap = check(job)[0]  # a bad job is refused now, not at 3 in the morning
+    record = dict(job, job_schema=JOB_SCHEMA)
+    text = json_text(record)
+    try:
+        with open(path, encoding="utf-8") as f:
+            before = f.read()
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        before, mode = "", None
+    changed = before != text or mode != 0o600
+    what = snap["container"] or snap["data_dir"]
+    if changed and not check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        write_json(path, record)
+    if not changed:
+        summary = "job for %s in %s is up to date" % (what, path)
+    else:
+        summary = "job for %s %s %s" % (what, "would be saved to" if check_mode else "saved to", path)
+    return {"changed": changed, "job_file": path, "job": job, "warnings": [], "summary": summary,
+            "diff": {"before": before, "after": text, "before_header": path, "after_header": path}}
 
 
 def main(argv=None, out=None):
@@ -248,7 +271,7 @@ def main(argv=None, out=None):
     record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     if status_path:
         try:
-            write_status(status_path, record)
+            write_json(status_path, record)
         except OSError as e:
             out.write("owb-backup: cannot write the status file %s: %s\n" % (status_path, e.strerror))
     out.flush()

@@ -14,7 +14,7 @@ import os
 import posixpath
 import stat
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, fsync_path
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 
@@ -71,15 +71,7 @@ def store_label(label):
 
 
 def write(path, manifest):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    fsync_path(os.path.dirname(path))
+    write_json(path, manifest)
 
 
 def load(snapshot_path):

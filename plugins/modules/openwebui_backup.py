@@ -136,9 +136,6 @@ warnings_list:
   elements: str
 """
 
-import json
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
@@ -163,49 +160,16 @@ def argument_spec():
     return spec
 
 
-def save(module, job):
-    path = module.params["job_file"]
-    if not os.path.isabs(path):
-        raise BackupError("job_file %r is not an absolute path" % path, "give e.g. /etc/sage-open-webui-backup/open-webui.json")
-    snap, dummy, dummy = _job.split(job)
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import normalize
-    normalize(snap)  # a bad job is refused now, not at 3 in the morning
-    text = json.dumps(dict(job, job_schema=_job.JOB_SCHEMA), indent=1, sort_keys=True) + "\n"
-    try:
-        with open(path, encoding="utf-8") as f:
-            before = f.read()
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        before, mode = "", None
-    changed = before != text or mode != 0o600
-    what = snap.get("container") or snap.get("data_dir")
-    verb = "would be saved to" if module.check_mode else "saved to"
-    result = {"changed": changed, "job_file": path, "job": job, "warnings": [],
-              "summary": "job for %s %s %s" % (what, verb, path)}
-    if module._diff:
-        result["diff"] = {"before": before, "after": text, "before_header": path, "after_header": path}
-    if changed and not module.check_mode:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    if not changed:
-        result["summary"] = "job for %s in %s is up to date" % (snap.get("container") or snap.get("data_dir"), path)
-    return result
-
-
 def _run(module):
     p = module.params
     job = {k: v for k, v in p.items() if k not in OWN}
     if p["action"] == "save":
         if not p["job_file"]:
             raise BackupError("action=save needs job_file", "give job_file, e.g. /etc/sage-open-webui-backup/open-webui.json")
-        return save(module, job)
+        result = _job.save(p["job_file"], job, check_mode=module.check_mode)
+        if not module._diff:
+            result.pop("diff")
+        return result
     return _job.backup(job, check_mode=module.check_mode)
 
 
