@@ -80,27 +80,20 @@ def resolve(job, source, docker, warnings):
 
 
 def _listing(root, warnings, label):
-    """``(dirs, files)`` of a store: model manifests first, then everything else (blobs)."""
-    dirs, files, seen = [], [], set()
+    """``(dirs, files)`` of a store: model manifests first, then everything else (blobs), each listed once."""
+    dirs, files = [], []
     first = os.path.join(root, MANIFESTS)
-    walks = [(first, MANIFESTS + "/")] if os.path.isdir(first) else []
-    walks.append((root, ""))
-    for base, prefix in walks:
-        for rel, kind, st in _files.walk(base, exclude=PARTIAL):
+    walks = [(first, MANIFESTS + "/", PARTIAL)] if os.path.isdir(first) else []
+    walks.append((root, "", PARTIAL + [MANIFESTS + "/*"]))  # the manifests' subtree was listed first
+    for base, prefix, exclude in walks:
+        for rel, kind, st in _files.walk(base, exclude=exclude):
             rel = prefix + rel
-            if rel in seen:
-                continue
-            seen.add(rel)
             if kind == "dir":
                 dirs.append((rel, st))
             elif kind == "file":
                 files.append((rel, st))
             else:
                 warnings.append("skipped %s %s/%s (only regular files and directories are backed up)" % (kind, label, rel))
-    if walks[0][1]:
-        for rel in (p for p in ("models", MANIFESTS) if os.path.isdir(os.path.join(root, p))):
-            if rel not in seen:
-                dirs.append((rel, os.stat(os.path.join(root, rel))))
     return dirs, files
 
 
