@@ -214,6 +214,31 @@ def test_save_refuses_a_job_that_could_never_run(env, tmp_path):
     assert rc != 0 and "needs job_file" in out["msg"]
 
 
-def test_runner_script_shape():
-    """The host-side entry point is importable by path and exits with main()'s code."""
-    assert callable(_job.main) and sys.modules[_job.__name__] is _job
+def test_rendered_runner_runs_the_job_from_the_installed_engine(env, tmp_path):
+    """The schedule role's runner template, rendered as the role renders it, with the engine copied where the
+    role installs it: run as a program it backs up (exit 0), and a failed backup exits 1."""
+    jinja2 = pytest.importorskip("jinja2")
+    import glob
+    import shutil
+    import subprocess
+
+    lib = tmp_path / "lib"
+    engine = lib / "ansible_collections" / "sage_open_webui" / "backup" / "plugins" / "module_utils"
+    engine.mkdir(parents=True)
+    for path in glob.glob(os.path.join(ROOT, "plugins", "module_utils", "*.py")):
+        shutil.copy(path, str(engine))
+    with open(os.path.join(ROOT, "roles", "schedule", "templates", "owb-backup.py.j2")) as f:
+        text = jinja2.Template(f.read(), keep_trailing_newline=True).render(
+            schedule_python=sys.executable, schedule_lib_dir=str(lib), ansible_managed="Ansible managed")
+    runner = tmp_path / "owb-backup"
+    runner.write_text(text)
+    runner.chmod(0o755)
+    assert text.startswith("#!%s\n" % sys.executable)
+    jf = write_job(tmp_path / "owui.json", job(env))
+    clean_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # no PYTHONPATH: only the installed engine
+    proc = subprocess.run([str(runner), jf], capture_output=True, text=True, env=clean_env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("owb-backup: %s: " % published(env)[0])
+    os.unlink(os.path.join(env["data"], "webui.db"))
+    proc = subprocess.run([str(runner), jf], capture_output=True, text=True, env=clean_env, timeout=300, check=False)
+    assert proc.returncode == 1 and "FAILED" in proc.stdout
