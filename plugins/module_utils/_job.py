@@ -136,13 +136,13 @@ def backup(job, check_mode=False, docker=None):
     raises BackupError (after the post hooks ran and the app runs again) when it failed."""
     snap, hooks, policy = check(job)
     env = {"OWB_INSTANCE": snap["instance"]}
+    retention = dict(policy, repository=snap["repository"], host=snap["host"], instance=snap["instance"])
     result = {"changed": False, "snapshot": None, "prune": None, "hooks": {"pre": [], "post": []}, "warnings": []}
     if check_mode:
         result["snapshot"] = _snapshot.run(snap, docker=docker, check_mode=True)
         result["hooks"] = {"would_run": hooks}
         if result["snapshot"].get("previous"):
-            result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
-                                                    instance=snap["instance"]), check_mode=True)
+            result["prune"] = _retention.prune(retention, check_mode=True)
         result["changed"] = True
         result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", []))
         result["summary"] = result["snapshot"]["summary"]
@@ -172,8 +172,7 @@ def backup(job, check_mode=False, docker=None):
         raise BackupError(failure.problem + (" (and %s)" % post_error if post_error else ""), failure.fix, **details)
     result["changed"] = True
     result["warnings"] += result["snapshot"].get("warnings", [])
-    result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
-                                            instance=snap["instance"]))
+    result["prune"] = _retention.prune(retention)
     result["warnings"] += result["prune"].get("warnings", [])
     if post_error:
         raise BackupError("snapshot %s was published, but %s" % (result["snapshot"]["snapshot_id"], post_error),
