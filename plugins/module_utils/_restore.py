@@ -477,6 +477,25 @@ def work_base(data_dir):
     return data_dir, HIDDEN_PREFIX
 
 
+def work_dirs(target, snap_path, job, what, link_fix):
+    """Make ``target`` ready to be restored into: it must not overlap the snapshot nor be a link; our old
+    rollback/failed/staging directories beside it are pruned (``rollback_keep_hours``), and a new empty
+    staging directory is made. Returns ``{removed, staging, rollback, failed}`` (paths of this restore)."""
+    if is_inside(target, snap_path) or is_inside(snap_path, target):
+        raise BackupError("%s %s and the snapshot %s overlap" % (what, target, snap_path), "use separate directories")
+    os.makedirs(target, exist_ok=True)
+    if os.path.islink(target):
+        raise BackupError("%s %s is a link" % (what, target), link_fix)
+    base, prefix = work_base(target)
+    removed = prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
+    tag = _unique_tag(base, prefix)
+    out = {"removed": removed}
+    for kind in ("staging", "rollback", "failed"):
+        out[kind] = os.path.join(base, prefix + kind + "-" + tag)
+    os.makedirs(out["staging"], mode=0o700)
+    return out
+
+
 def stage(snap_path, manifest, staging, only=None, owner=None, label="snapshot", workers=4, tree="data"):
     """Copy the selected files of a snapshot into ``staging`` hashing every byte, and compare with the manifest.
 
@@ -963,18 +982,8 @@ def _run_data(job, source, docker, use_docker, clock, warnings, check_mode):
     if not target["data_dir"]:
         raise BackupError("cannot tell where the data goes", "give data_dir, a container with a data mount, or volume")
     data_dir = target["data_dir"]
-    if is_inside(data_dir, snap_path) or is_inside(snap_path, data_dir):
-        raise BackupError("the data directory %s and the snapshot %s overlap" % (data_dir, snap_path), "use separate directories")
-    os.makedirs(data_dir, exist_ok=True)
-    if os.path.islink(data_dir):
-        raise BackupError("data directory %s is a link" % data_dir, "give the real path")
-    base, prefix = work_base(data_dir)
-    removed = prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
-    tag = _unique_tag(base, prefix)
-    staging = os.path.join(base, prefix + "staging-" + tag)
-    rollback = os.path.join(base, prefix + "rollback-" + tag)
-    failed = os.path.join(base, prefix + "failed-" + tag)
-    os.makedirs(staging, mode=0o700)
+    work = work_dirs(data_dir, snap_path, job, "the data directory", "give the real path")
+    removed, staging, rollback, failed = work["removed"], work["staging"], work["rollback"], work["failed"]
     t = time.monotonic()
     try:
         staged = stage(snap_path, manifest, staging, only=only, owner=job["owner"], label="snapshot %s" % sid)
@@ -1519,17 +1528,8 @@ def restore_ollama(job, docker, sid, snap_path, manifest, warnings, clock, check
 def _swap_store(job, docker, sid, snap_path, t, info, clock):
     d = t["dir"]
     label = t["store"]["label"]
-    if is_inside(d, snap_path) or is_inside(snap_path, d):
-        raise BackupError("the Ollama store %s and the snapshot %s overlap" % (d, snap_path), "use separate directories")
-    os.makedirs(d, exist_ok=True)
-    if os.path.islink(d):
-        raise BackupError("Ollama store %s is a link" % d, "give the real path in ollama_dir")
-    base, prefix = work_base(d)
-    prune_rollbacks(base, prefix, float(job["rollback_keep_hours"]))
-    tag = _unique_tag(base, prefix)
-    staging = os.path.join(base, prefix + "staging-" + tag)
-    rollback = os.path.join(base, prefix + "rollback-" + tag)
-    os.makedirs(staging, mode=0o700)
+    work = work_dirs(d, snap_path, job, "the Ollama store", "give the real path in ollama_dir")
+    staging, rollback = work["staging"], work["rollback"]
     t0 = time.monotonic()
     try:
         stage(snap_path, {"files": t["store"].get("files", []), "dirs": t["store"].get("dirs", [])}, staging,
