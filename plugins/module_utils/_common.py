@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import socket
+import time
 
 DATA_DIR_IN_CONTAINER = "/app/backend/data"
 SECRET_KEY_FILE_IN_CONTAINER = "/app/backend/.webui_secret_key"
@@ -78,6 +80,37 @@ def write_json(path, data):
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     fsync_path(os.path.dirname(path))
+
+
+def read_json(path, what="file"):
+    """The JSON object in ``path``; a BackupError naming the file when it is missing, unreadable or not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise BackupError("%s %s does not exist" % (what, path), "check the path")
+    except (OSError, ValueError) as e:
+        raise BackupError("%s %s cannot be read: %s" % (what, path, e),
+                          "check its permissions and content (it must be JSON)")
+
+
+def default_host():
+    """The short host name (like ``ansible_hostname``): the default ``host`` part of a repository path."""
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+class Clock(object):
+    """Milliseconds since the job started, and a list of timed events for the job's summary."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.events = []
+
+    def ms(self, since=None):
+        return int((time.monotonic() - (self.t0 if since is None else since)) * 1000)
+
+    def note(self, msg):
+        self.events.append("%6d ms  %s" % (self.ms(), msg))
 
 
 def human_bytes(n):

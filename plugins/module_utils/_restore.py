@@ -52,6 +52,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     parse_snapshot_id,
     utcnow,
 )
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
@@ -739,7 +740,7 @@ def normalize(job):
     if j["components"] and not j["container"] and not j["data_dir"] and not j["volume"]:
         raise BackupError("no restore target given", "name the container (or the volume for a new host), or give data_dir")
     if j["host"] is None:
-        j["host"] = socket.gethostname().split(".")[0] or "localhost"
+        j["host"] = _common.default_host()
     if j["instance"] is None:
         j["instance"] = j["container"] or j["volume"] or "open-webui"
     if j["secret_key"] not in ("auto", "skip"):
@@ -754,18 +755,6 @@ def normalize(job):
             raise BackupError("owner %r is not uid:gid" % j["owner"], "give numeric ids such as 1000:1000")
     return j
 
-
-class _Clock(object):
-    def __init__(self):
-        self.t0 = time.monotonic()
-        self.events = []
-        self.marks = {}
-
-    def ms(self, since=None):
-        return int((time.monotonic() - (self.t0 if since is None else since)) * 1000)
-
-    def note(self, msg):
-        self.events.append("%6d ms  %s" % (self.ms(), msg))
 
 
 def _docker(job):
@@ -940,7 +929,7 @@ def plan_key(job, target, snap_key, manifest, warnings):
 
 def run(job, check_mode=False, docker=None):
     job = normalize(job)
-    clock = _Clock()
+    clock = _common.Clock()
     warnings = []
     source = open_source(job)
     use_docker = bool(job["container"] or job["volume"] or job["image"])

@@ -5,7 +5,7 @@
 """Which snapshots a retention policy keeps. A pure function; plain Python, no Ansible imports.
 
 This is a private module of the sage_open_webui.backup collection; its API may change at any time.
-``plan()`` and ``validate_policy()`` are pure; ``open_repository()`` and ``default_host()`` at the end are
+``plan()`` and ``validate_policy()`` are pure; ``open_repository()`` at the end is a
 small read-only helpers shared by the snapshot_info and snapshot_prune modules.
 
 Semantics (like ``restic forget`` / ``borg prune``):
@@ -41,6 +41,7 @@ import difflib
 import os
 import re
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
@@ -268,11 +269,6 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
 # --------------------------------------------------------------------------- helpers for the modules
 
 
-def default_host():
-    """The short host name (like ``ansible_hostname``): the default ``host`` part of a repository path."""
-    import socket
-    return socket.gethostname().split(".")[0] or "localhost"
-
 
 def _subdirs(path):
     try:
@@ -288,7 +284,7 @@ def open_repository(root, host, instance):
     """
     from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
-    repo = Repository(root, host or default_host(), instance)  # validates the names before touching disk
+    repo = Repository(root, host or _common.default_host(), instance)  # validates the names before touching disk
     if not os.path.isdir(root):
         what = "is not a directory" if os.path.exists(root) else "does not exist"
         raise BackupError("repository %s %s" % (root, what),

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import stat
 import time
 
@@ -37,6 +36,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     is_inside,
     utcnow,
 )
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _ollama
@@ -101,7 +101,7 @@ def normalize(job):
             raise BackupError("%s %r is not one of %s" % (key, j[key], ", ".join(choices)),
                               "set %s to one of %s" % (key, ", ".join(choices)))
     if j["host"] is None:
-        j["host"] = socket.gethostname().split(".")[0] or "localhost"
+        j["host"] = _common.default_host()
     if j["instance"] is None:
         j["instance"] = j["container"] or "open-webui"
     for key in ("freeze_timeout", "stop_timeout", "health_timeout"):
@@ -109,17 +109,6 @@ def normalize(job):
             raise BackupError("%s must be a positive number, got %r" % (key, j[key]), "set %s to a number of seconds" % key)
     return j
 
-
-class _Clock(object):
-    def __init__(self):
-        self.t0 = time.monotonic()
-        self.events = []
-
-    def ms(self, since=None):
-        return int((time.monotonic() - (self.t0 if since is None else since)) * 1000)
-
-    def note(self, msg):
-        self.events.append("%6d ms  %s" % (self.ms(), msg))
 
 
 def argument_spec():
@@ -479,7 +468,7 @@ class _Freezer(object):
 def run(job, docker=None, check_mode=False, now=None):
     """Take one snapshot. Returns the result dict (what the module returns)."""
     job = normalize(job)
-    clock = _Clock()
+    clock = _common.Clock()
     warnings = []
     source, docker = resolve_source(job, docker)
     data_dir = source["data_dir"]
