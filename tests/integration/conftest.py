@@ -61,6 +61,8 @@ SYSTEMD_RUN_KWARGS = dict(
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs a real Docker engine and the test bed images (tests/testbed)")
+    config.addinivalue_line("markers", "openwebui: needs the real Open WebUI image too (tests/testbed/openwebui/build.sh, "
+                                       "built once when missing)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,10 +261,29 @@ def ensure_testbed():
     return info
 
 
+def ensure_openwebui_image():
+    """The real Open WebUI image (tests/testbed/openwebui/build.sh: cached, a no-op when the tag exists), once per
+    session; the test fails with the script's output when it cannot be built."""
+    if "openwebui_error" in _BED:
+        pytest.fail(_BED["openwebui_error"], pytrace=False)
+    if "openwebui" in _BED or os.environ.get("OWB_TESTBED_SETUP", "1") == "0":
+        return
+    proc, took = _run_script(os.path.join("openwebui", "build.sh"))
+    if proc.returncode != 0:
+        _BED["openwebui_error"] = _script_error("real Open WebUI image (tests/testbed/openwebui/build.sh)", proc)
+        pytest.fail(_BED["openwebui_error"], pytrace=False)
+    _BED["openwebui"] = round(took, 2)
+    sys.stderr.write("\n[testbed] real Open WebUI image: %.1fs\n" % took)
+
+
 def pytest_runtest_setup(item):
-    """Tests marked ``docker`` get the bed before any of their fixtures (module-scoped ones too) run."""
+    """Tests marked ``docker`` get the bed before any of their fixtures (module-scoped ones too) run; those marked
+    ``openwebui`` also get the real Open WebUI image."""
     if item.get_closest_marker("docker") is not None:
         ensure_testbed()
+    if item.get_closest_marker("openwebui") is not None:
+        ensure_testbed()
+        ensure_openwebui_image()
 
 
 @pytest.fixture(scope="session")

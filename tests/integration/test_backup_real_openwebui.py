@@ -17,7 +17,7 @@ from engine import wait_for
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 
 import owui_client as oc
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
 
 TIMINGS_FILE = os.path.join(oc.REPO_ROOT, ".cache", "testbed", "openwebui-timings.json")
 _TIMINGS = {}

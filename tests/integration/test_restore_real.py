@@ -32,7 +32,7 @@ import owui_client as oc
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _snapshot, _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
 
 TIMINGS_FILE = os.path.join(oc.REPO_ROOT, ".cache", "testbed", "restore-timings.json")
 _T = {}
