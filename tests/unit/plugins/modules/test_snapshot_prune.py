@@ -318,3 +318,16 @@ def test_module_end_to_end_errors(tmp_path, args, words):
     assert rc == 1 and out["failed"] is True
     assert words in out["msg"]
     assert on_disk(root) == ids
+
+
+def test_prune_keeps_the_current_run_when_the_clock_went_back(tmp_path):
+    """B10: a repository whose newest snapshot was made by a clock running a day ahead; the current run's
+    snapshot sorts first, and keep_last=1 deleted it. Protected, it is kept, and the run warns loudly."""
+    root = str(tmp_path)
+    ahead, dummy = write_snapshot(root, datetime.datetime(2026, 11, 28, 3, 0, tzinfo=UTC))
+    current, dummy = write_snapshot(root, datetime.datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    res = _retention.prune(params(root, keep_last=1), protect=[current])
+    assert res["deleted"] == []
+    assert on_disk(root) == [current, ahead]
+    assert [k["reasons"] for k in res["kept"] if k["id"] == current] == [["current run"]]
+    assert any(w.startswith("CLOCK WENT BACKWARDS") and ahead in w for w in res["warnings"])
