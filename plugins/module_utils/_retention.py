@@ -5,8 +5,8 @@
 """Which snapshots a retention policy keeps. A pure function; plain Python, no Ansible imports.
 
 This is a private module of the sage_open_webui.backup collection; its API may change at any time.
-``plan()`` and ``validate_policy()`` are pure; ``open_repository()`` at the end is a
-small read-only helpers shared by the snapshot_info and snapshot_prune modules.
+``plan()`` and ``validate_policy()`` are pure; ``prune()`` at the end applies a policy to one repository
+(the work of the snapshot_prune module and of the backup job's retention step).
 
 Semantics (like ``restic forget`` / ``borg prune``):
 
@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import os
 import re
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._catalog import open_repository
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
@@ -269,47 +268,7 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
     return {"keep": keep_ordered, "delete": delete}
 
 
-# --------------------------------------------------------------------------- helpers for the modules
-
-
-
-def _subdirs(path):
-    try:
-        return sorted(n for n in os.listdir(path) if not n.startswith(".") and os.path.isdir(os.path.join(path, n)))
-    except OSError:
-        return []
-
-
-def open_repository(root, host, instance):
-    """A ``_repository.Repository`` for ``<root>/<host>/<instance>`` that must already exist.
-
-    Read-only: creates nothing. When a level is missing, the error lists what does exist there.
-    """
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
-
-    repo = Repository(root, host or _common.default_host(), instance)  # validates the names before touching disk
-    if not os.path.isdir(root):
-        what = "is not a directory" if os.path.exists(root) else "does not exist"
-        raise BackupError("repository %s %s" % (root, what),
-                          "check the repository path; it is created by the first backup of a host",
-                          repository=root)
-    host_dir = os.path.join(root, repo.host)
-    if not os.path.isdir(host_dir):
-        hosts = _subdirs(root)
-        raise BackupError(
-            "repository %s has no snapshots of host %r (hosts there: %s)" % (root, repo.host, ", ".join(hosts) or "none"),
-            "set host to one of the hosts listed (it defaults to the short hostname of the machine that runs "
-            "the task), or run a backup of %s first" % repo.host,
-            hosts=hosts)
-    if not os.path.isdir(repo.path):
-        instances = _subdirs(host_dir)
-        raise BackupError(
-            "repository %s has no instance %r for host %s (instances there: %s)"
-            % (root, repo.instance, repo.host, ", ".join(instances) or "none"),
-            "set instance to one of the instances listed, or run a backup of %s first" % repo.instance,
-            instances=instances)
-    return repo
-
+# --------------------------------------------------------------------------- prune: the policy applied
 
 LOCK_TIMEOUT = 10.0
 
