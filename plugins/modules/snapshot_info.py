@@ -130,6 +130,7 @@ snapshots:
       description: Why the snapshot could not be described (for example a damaged manifest).
       type: str
       returned: when the manifest could not be read
+      sample: "manifest.json of 20261127T031500Z is not valid JSON. Fix: restore another snapshot"
     check:
       description: Result of re-hashing the snapshot.
       type: dict
@@ -138,6 +139,7 @@ snapshots:
         ok:
           description: No problem found.
           type: bool
+          sample: false
         problems:
           description: One line per problem (missing file, size or sha256 differs, file not in the manifest).
           type: list
@@ -146,9 +148,11 @@ snapshots:
         checked_files:
           description: Files compared with the manifest.
           type: int
+          sample: 214
         hashed_bytes:
           description: Bytes actually read (files shared with an already hashed snapshot are not read again).
           type: int
+          sample: 1048576
 latest:
   description:
     - The newest verified snapshot (what V(latest) means for O(snapshot) and for restores), described like an
@@ -159,6 +163,12 @@ latest:
 failed_checks:
   description: Ids of the snapshots whose check found problems.
   returned: when O(verify=true)
+  type: list
+  elements: str
+  sample: []
+warnings_list:
+  description: Warnings of the run (also emitted as Ansible warnings).
+  returned: always
   type: list
   elements: str
   sample: []

@@ -130,6 +130,31 @@ policy:
   returned: success
   type: dict
   sample: {"keep_last": 0, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6}
+  contains:
+    keep_last:
+      description: O(keep_last) as applied.
+      type: int
+      sample: 0
+    keep_daily:
+      description: O(keep_daily) as applied.
+      type: int
+      sample: 7
+    keep_weekly:
+      description: O(keep_weekly) as applied.
+      type: int
+      sample: 4
+    keep_monthly:
+      description: O(keep_monthly) as applied.
+      type: int
+      sample: 6
+warnings_list:
+  description:
+    - Warnings of the run (also emitted as Ansible warnings), for example when no snapshot is verified or when
+      the clock went backwards.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
