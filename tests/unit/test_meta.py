@@ -8,13 +8,17 @@
 - every role's defaults/main.yml keys are declared in meta/argument_specs.yml and vice versa
   (options without a default must be ``required``), with equal defaults where the spec states one;
 - the ``openwebui`` action group in meta/runtime.yml lists exactly the modules in plugins/modules;
-- galaxy.yml and requirements.yml agree on the dependencies.
+- galaxy.yml and requirements.yml agree on the dependencies;
+- the managed-host requirements are stated once: what plugins/ imports outside the standard library is exactly
+  requirements.txt, whose apt packages (plus python3) are the install role's package list and README's.
 """
 from __future__ import annotations
 
 import ast
 import glob
 import os
+import re
+import sys
 
 import pytest
 import yaml
@@ -133,3 +137,53 @@ def test_galaxy_and_requirements_agree():
     assert (galaxy["namespace"], galaxy["name"]) == tuple(FQCN.split("."))
     reqs = {c["name"]: c.get("version", "*") for c in _load(os.path.join(ROOT, "requirements.yml"))["collections"]}
     assert reqs == galaxy.get("dependencies", {}), "requirements.yml and galaxy.yml dependencies differ"
+
+
+# --- managed-host requirements: requirements.txt, the install role and README say the same --------------------
+
+def _host_requirements():
+    """``{import/pip name: apt package}`` from requirements.txt (``name>=x  # apt: package``)."""
+    found = {}
+    with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                match = re.match(r"^([A-Za-z0-9_.-]+)\S*\s+#\s*apt:\s*(\S+)\s*$", line)
+                assert match, "requirements.txt: %r lacks '# apt: <package>'" % line
+                found[match.group(1)] = match.group(2)
+    return found
+
+
+def _third_party_imports():
+    """Top-level names plugins/ imports that are neither the standard library nor Ansible."""
+    names = set()
+    for path in glob.glob(os.path.join(ROOT, "plugins", "**", "*.py"), recursive=True):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return sorted(names - set(sys.stdlib_module_names) - {"__future__", "ansible", "ansible_collections"})
+
+
+def _readme_requirements():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(r"^#+ Requirements\n(.*?)(?=^#)", text, re.S | re.M)
+    assert match, "README.md has no Requirements section"
+    return match.group(1)
+
+
+def test_host_requirements_are_stated_once():
+    reqs = _host_requirements()
+    assert _third_party_imports() == sorted(reqs), "plugins/ imports these outside the standard library"
+    packages = ["python3"] + sorted(reqs.values())
+    install = os.path.join(ROOT, "roles", "install")
+    assert sorted(_load(os.path.join(install, "defaults", "main.yml"))["install_packages"]) == sorted(packages)
+    spec = _load(os.path.join(install, "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
+    assert sorted(spec["install_packages"]["default"]) == sorted(packages)
+    readme = _readme_requirements()
+    assert "apt install %s" % " ".join(packages) in readme, "README Requirements: the apt command differs"
+    assert sorted(set(re.findall(r"python3-[a-z0-9]+", readme))) == sorted(reqs.values())
+    assert "requirements.txt" in readme
