@@ -9,6 +9,7 @@
   (options without a default must be ``required``), with equal defaults where the spec states one;
 - the ``openwebui`` action group in meta/runtime.yml lists exactly the modules in plugins/modules;
 - galaxy.yml and requirements.yml agree on the dependencies;
+- the built collection holds every file playbooks/demo.yml reads (nothing from tests/, which is not shipped);
 - the managed-host requirements are stated once: what plugins/ imports outside the standard library is exactly
   requirements.txt, whose apt packages (plus python3) are the install role's package list and README's.
 """
@@ -18,7 +19,10 @@ import ast
 import glob
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tarfile
 
 import pytest
 import yaml
@@ -187,3 +191,35 @@ def test_host_requirements_are_stated_once():
     assert "apt install %s" % " ".join(packages) in readme, "README Requirements: the apt command differs"
     assert sorted(set(re.findall(r"python3-[a-z0-9]+", readme))) == sorted(reqs.values())
     assert "requirements.txt" in readme
+
+
+# --- the built collection ships what the demo needs --------------------------------------------------------------
+
+def _strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_built_collection_ships_what_the_demo_needs(tmp_path):
+    galaxy = shutil.which("ansible-galaxy", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    if galaxy is None:
+        pytest.skip("ansible-galaxy is not installed")
+    subprocess.run([galaxy, "collection", "build", "--output-path", str(tmp_path), ROOT], check=True,
+                   capture_output=True, timeout=300)
+    tarball, = glob.glob(str(tmp_path / "*.tar.gz"))
+    with tarfile.open(tarball) as tar:
+        shipped = set(tar.getnames())
+    strings = list(_strings(_load(os.path.join(ROOT, "playbooks", "demo.yml"))))
+    assert not [s for s in strings if "tests/" in s], "the demo reads from tests/, which the build leaves out"
+    needed = sorted({m for s in strings for m in re.findall(r"\{\{ playbook_dir \}\}/([^\"' }]+)", s)})
+    assert needed, "the demo should find its sample data relative to itself ({{ playbook_dir }}/files/...)"
+    missing = ["playbooks/" + rel for rel in needed if "playbooks/" + rel not in shipped]
+    assert not missing, "the built collection lacks %s" % missing
+    with tarfile.open(os.path.join(ROOT, "playbooks", needed[0])) as sample:
+        assert "webui.db" in sample.getnames()
