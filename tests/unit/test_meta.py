@@ -9,6 +9,8 @@
   (options without a default must be ``required``), with equal defaults where the spec states one;
 - the ``openwebui`` action group in meta/runtime.yml lists exactly the modules in plugins/modules;
 - galaxy.yml and requirements.yml agree on the dependencies;
+- a fresh clone resolves sage_open_webui.backup.* (ansible-lint needs it) through collections/, a symlink to
+  the checkout that ansible.cfg names, and that the build, ansible-lint and yamllint leave out;
 - the built collection holds every file playbooks/demo.yml reads (nothing from tests/, which is not shipped);
 - the managed-host requirements are stated once: what plugins/ imports outside the standard library is exactly
   requirements.txt, whose apt packages (plus python3) are the install role's package list and README's.
@@ -223,3 +225,25 @@ def test_built_collection_ships_what_the_demo_needs(tmp_path):
     assert not missing, "the built collection lacks %s" % missing
     with tarfile.open(os.path.join(ROOT, "playbooks", needed[0])) as sample:
         assert "webui.db" in sample.getnames()
+
+
+# --- a fresh clone resolves sage_open_webui.backup.* without `make collection` ----------------------------------
+
+def test_fresh_clone_resolves_the_collection_through_collections_symlink(tmp_path):
+    link = os.path.join(ROOT, "collections", "ansible_collections", *FQCN.split("."))
+    assert os.path.islink(link) and os.path.realpath(link) == os.path.realpath(ROOT)
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "ansible.cfg"))
+    assert "./collections" in cfg["defaults"]["collections_path"].split(":")
+    assert "collections" in _load(os.path.join(ROOT, "galaxy.yml"))["build_ignore"]
+    assert "collections/" in _load(os.path.join(ROOT, ".ansible-lint"))["exclude_paths"]
+    playbook = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    if playbook is None:
+        pytest.skip("ansible-playbook is not installed")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), ANSIBLE_LOCAL_TEMP=str(tmp_path))
+    env.pop("ANSIBLE_CONFIG", None)
+    for name in ("backup", "restore", "schedule", "verify"):
+        res = subprocess.run([playbook, "--syntax-check", "-i", "localhost,", os.path.join(ROOT, "playbooks", name + ".yml")],
+                             cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
