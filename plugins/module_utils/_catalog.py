@@ -79,7 +79,7 @@ def check(ref, cache):
 
 
 def info(params):
-    """The module's work, without Ansible: returns the result dict or raises BackupError."""
+    """snapshot_info's work, without Ansible: returns the result dict or raises BackupError."""
     repo = open_repository(params["repository"], params.get("host"), params.get("instance") or "open-webui")
     refs = repo.list()
     latest_ref = repo.latest_verified()
