@@ -16,6 +16,7 @@ This is a private module of the sage_open_webui.backup collection; its API may c
 
 from __future__ import annotations
 
+import collections
 import io
 import re
 import tarfile
@@ -219,6 +220,40 @@ class DockerClient(object):
             code = getattr(resp, "status_code", None)
         return code
 
+    def _missing(self, exc):
+        return self._is(exc, "NotFound") or self._status(exc) == 404
+
+    def _call(self, what, container, call, accept=None):
+        """The one place a Docker API call runs: returns ``call()``; ``None`` when ``accept(exc)`` says the error
+        is an expected answer; any other SDK or transport error becomes a BackupError naming the call
+        (``what``, e.g. "pause container web") and, through the fix, its likely cause."""
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - docker.errors.*, requests and urllib3 errors all end here
+            if accept is not None and accept(exc):
+                return None
+            raise self._error(what, container, exc) from exc
+
+    def _error(self, what, container, exc):
+        code = self._status(exc)
+        resume = ""
+        if container:
+            resume = "; a paused container can be resumed with 'docker unpause %s', a stopped one with " \
+                     "'docker start %s'" % (container, container)
+        if self._missing(exc):
+            return BackupError("cannot %s: it does not exist (any more)" % what,
+                               "check that nothing removed or recreated it; containers seen: %s" % self.seen(),
+                               container=container)
+        if code is None:
+            fix = "the Docker engine at %s did not answer or dropped the connection: check that it runs " \
+                  "('systemctl status docker') and is not overloaded, then run again" % self.socket
+        elif code == 409:
+            fix = "the container is in a state that does not allow it: look at 'docker inspect %s'%s" % (container, resume)
+        else:
+            fix = "the Docker engine failed (HTTP %s): read its log ('journalctl -u docker') and 'docker inspect %s'%s" \
+                  % (code, container or "", resume)
+        return BackupError("cannot %s: %s" % (what, _short(exc)), fix, container=container)
+
     @property
     def api(self):
         return self._client.api
@@ -226,7 +261,8 @@ class DockerClient(object):
     # -- listing -----------------------------------------------------------------------------------
     def list_containers(self, filters=None):
         """Every container (running or not) as normalized summaries."""
-        return [summarize(s) for s in self.api.containers(all=True, filters=filters or {})]
+        found = self._call("list containers", None, lambda: self.api.containers(all=True, filters=filters or {}))
+        return [summarize(s) for s in found]
 
     def find(self, name=None, label=None, image=None):
         """Container summaries (see ``summarize``).
@@ -261,7 +297,7 @@ class DockerClient(object):
         """Short text listing the containers (for error messages), Open WebUI-looking ones first."""
         try:
             items = self.list_containers()
-        except Exception:  # pragma: no cover - only used to enrich an error
+        except BackupError:  # only used to enrich an error
             return "(could not list containers)"
         if not items:
             return "no containers at all"
@@ -275,24 +311,18 @@ class DockerClient(object):
     def inspect(self, id_or_name):
         if isinstance(id_or_name, dict):
             id_or_name = id_or_name.get("Id") or id_or_name.get("id")
-        try:
-            return self.api.inspect_container(id_or_name)
-        except Exception as exc:
-            if self._is(exc, "NotFound") or self._status(exc) == 404:
-                raise BackupError(
-                    "container %s not found on %s" % (id_or_name, self.socket),
-                    "give the name or id of an existing container; containers seen: %s" % self.seen(),
-                    container=id_or_name,
-                )
-            raise self._wrap(exc, "inspect container %s" % id_or_name)
+        found = self._call("inspect container %s" % id_or_name, id_or_name,
+                           lambda: self.api.inspect_container(id_or_name), accept=self._missing)
+        if found is None:
+            raise BackupError(
+                "container %s not found on %s" % (id_or_name, self.socket),
+                "give the name or id of an existing container; containers seen: %s" % self.seen(),
+                container=id_or_name,
+            )
+        return found
 
     def inspect_volume(self, name):
-        try:
-            return self.api.inspect_volume(name)
-        except Exception as exc:
-            if self._is(exc, "NotFound") or self._status(exc) == 404:
-                return None
-            raise self._wrap(exc, "inspect volume %s" % name)
+        return self._call("inspect volume %s" % name, None, lambda: self.api.inspect_volume(name), accept=self._missing)
 
     def data_mount(self, inspect, target=DATA_DIR_IN_CONTAINER):
         """Where ``target`` (default /app/backend/data) lives on the host.
@@ -346,12 +376,8 @@ class DockerClient(object):
         image_id = inspect.get("Image") or ""
         info = {"name": config.get("Image") or "", "id": image_id, "digest": None, "repo_digests": [],
                 "repo_tags": [], "labels": dict(config.get("Labels") or {}), "version": None}
-        img = None
-        try:
-            img = self.api.inspect_image(image_id or info["name"])
-        except Exception as exc:
-            if not (self._is(exc, "NotFound") or self._status(exc) == 404):
-                raise self._wrap(exc, "inspect image %s" % (image_id or info["name"]))
+        ref = image_id or info["name"]
+        img = self._call("inspect image %s" % ref, None, lambda: self.api.inspect_image(ref), accept=self._missing)
         if img:
             info["repo_digests"] = list(img.get("RepoDigests") or [])
             info["repo_tags"] = list(img.get("RepoTags") or [])
@@ -386,26 +412,11 @@ class DockerClient(object):
         self._control(cid, "start", lambda: self.api.start(cid), ok_409=("already running",))
 
     def _control(self, cid, action, call, ok_409):
-        try:
-            call()
-        except Exception as exc:
+        def already_done(exc):
             code = self._status(exc)
-            text = _short(exc).lower()
-            if code == 304:
-                return
             # "already paused" / "is not paused" come as 409 from recent engines, 500 from 20.10
-            if code in (409, 500) and any(s in text for s in ok_409):
-                return
-            if self._is(exc, "NotFound") or code == 404:
-                raise BackupError(
-                    "cannot %s container %s: it does not exist (any more)" % (action, cid),
-                    "check that nothing removed or recreated the container; containers seen: %s" % self.seen(),
-                )
-            raise BackupError(
-                "cannot %s container %s: %s" % (action, cid, _short(exc)),
-                "look at 'docker inspect %s' and the Docker engine log; a paused container can be resumed with "
-                "'docker unpause %s', a stopped one with 'docker start %s'" % (cid, cid, cid),
-            )
+            return code == 304 or (code in (409, 500) and any(s in _short(exc).lower() for s in ok_409))
+        self._call("%s container %s" % (action, cid), cid, call, accept=already_done)
 
     def wait_healthy(self, cid, timeout=120, poll=0.2, settle=1.0):
         """Wait until the container serves again.
@@ -448,44 +459,28 @@ class DockerClient(object):
     def read_file(self, cid, path, max_bytes=16 * 1024 * 1024):
         """Bytes of a regular file inside the container, or None when it does not exist (or is not a regular
         file). Uses the archive endpoint, so it works on running, paused and stopped containers."""
-        try:
-            stream, stat = self.api.get_archive(cid, path)
-        except Exception as exc:
-            if self._is(exc, "NotFound") or self._status(exc) == 404:
-                try:
-                    self.api.inspect_container(cid)
-                except Exception:
-                    raise BackupError(
-                        "cannot read %s: container %s not found" % (path, cid),
-                        "give an existing container; containers seen: %s" % self.seen(),
-                    )
-                return None
-            raise self._wrap(exc, "read %s from container %s" % (path, cid))
+        what = "read %s from container %s" % (path, cid)
+        archive = self._call(what, cid, lambda: self.api.get_archive(cid, path), accept=self._missing)
+        if archive is None:
+            self.inspect(cid)  # a missing container is an error, a missing file is None
+            return None
+        stream, stat = archive
         size = int((stat or {}).get("size") or 0)
         if size > max_bytes:
-            for dummy in stream:
-                pass
+            self._call(what, cid, lambda: collections.deque(stream, maxlen=0))  # drain the response
             raise BackupError(
                 "%s in container %s is %d bytes, more than the %d this reader accepts" % (path, cid, size, max_bytes),
                 "copy it with 'docker cp' instead",
             )
-        buf = io.BytesIO()
-        for chunk in stream:
-            buf.write(chunk)
-        return _extract_single_file(buf.getvalue())
+        return _extract_single_file(self._call(what, cid, lambda: b"".join(stream)))
 
     def path_exists(self, cid, path):
         """True when ``path`` exists in the container (any type), using the archive HEAD request."""
-        try:
+        def head():
             res = self.api.head(self.api._url("/containers/{0}/archive", cid), params={"path": path})
-            if res.status_code == 404:
-                return False
             self.api._raise_for_status(res)
             return True
-        except Exception as exc:
-            if self._is(exc, "NotFound") or self._status(exc) == 404:
-                return False
-            raise self._wrap(exc, "stat %s in container %s" % (path, cid))
+        return bool(self._call("stat %s in container %s" % (path, cid), cid, head, accept=self._missing))
 
     def exec_read(self, cid, cmd):
         """Output (str) of a command run in a running container, or None when it fails."""
@@ -499,17 +494,8 @@ class DockerClient(object):
         return out.decode("utf-8", "replace") if isinstance(out, bytes) else out
 
     # -- misc --------------------------------------------------------------------------------------
-    def _wrap(self, exc, what):
-        return BackupError(
-            "Docker engine error while trying to %s: %s" % (what, _short(exc)),
-            "check the Docker engine (docker info, its log) and retry",
-        )
-
     def close(self):
-        try:
-            self._client.close()
-        except Exception:
-            pass
+        self._client.close()
 
 
 def _short(exc):

@@ -172,7 +172,7 @@ def backup(job, check_mode=False, docker=None):
         raise BackupError(failure.problem + (" (and %s)" % post_error if post_error else ""), failure.fix, **details)
     result["changed"] = True
     result["warnings"] += result["snapshot"].get("warnings", [])
-    result["prune"] = _retention.prune(retention)
+    result["prune"] = _retention.prune(retention, protect=[result["snapshot"]["snapshot_id"]])
     result["warnings"] += result["prune"].get("warnings", [])
     if post_error:
         raise BackupError("snapshot %s was published, but %s" % (result["snapshot"]["snapshot_id"], post_error),

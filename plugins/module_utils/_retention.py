@@ -5,8 +5,8 @@
 """Which snapshots a retention policy keeps. A pure function; plain Python, no Ansible imports.
 
 This is a private module of the sage_open_webui.backup collection; its API may change at any time.
-``plan()`` and ``validate_policy()`` are pure; ``open_repository()`` at the end is a
-small read-only helpers shared by the snapshot_info and snapshot_prune modules.
+``plan()`` and ``validate_policy()`` are pure; ``prune()`` at the end applies a policy to one repository
+(the work of the snapshot_prune module and of the backup job's retention step).
 
 Semantics (like ``restic forget`` / ``borg prune``):
 
@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import os
 import re
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._catalog import open_repository
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
@@ -216,12 +215,15 @@ def _month(created):
     return created.strftime("%Y-%m")
 
 
-def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_within=None, now=None):
+def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_within=None, now=None,
+         protect=()):
     """Decide which snapshots a policy keeps.
 
     ``snapshots``: iterable of ``(id, created, verified)`` (``created`` an aware datetime; any order) or of
     objects with ``.id``, ``.created`` and ``.verified`` (``_repository.SnapshotRef``).
     ``now``: aware datetime for ``keep_within`` (default: the current UTC time).
+    ``protect``: ids never deleted, whatever their time (reason ``"current run"``): the snapshot the running
+    backup just made, which a clock that went backwards would otherwise make look like the oldest.
 
     Returns ``{"keep": {id: [reasons]}, "delete": [ids, oldest first]}``; ``keep`` is ordered newest
     first. Every snapshot is in exactly one of the two. See the module docstring for the semantics.
@@ -245,10 +247,10 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
     verified = [e for e in ordered if e[2]]
     candidates = verified if verified else ordered
 
-    keep = {}
+    keep = {snap_id: ["current run"] for snap_id in ids if snap_id in protect}
     if candidates:
         newest = candidates[0][0]
-        keep[newest] = ["newest verified" if verified else "newest (no snapshot is verified)"]
+        keep.setdefault(newest, []).append("newest verified" if verified else "newest (no snapshot is verified)")
     for snap_id, _created, _verified in candidates[:policy["keep_last"]]:
         keep.setdefault(snap_id, []).append("last %d" % policy["keep_last"])
     _keep_buckets(candidates, policy["keep_daily"], _day, "daily", keep)
@@ -266,78 +268,53 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
     return {"keep": keep_ordered, "delete": delete}
 
 
-# --------------------------------------------------------------------------- helpers for the modules
-
-
-
-def _subdirs(path):
-    try:
-        return sorted(n for n in os.listdir(path) if not n.startswith(".") and os.path.isdir(os.path.join(path, n)))
-    except OSError:
-        return []
-
-
-def open_repository(root, host, instance):
-    """A ``_repository.Repository`` for ``<root>/<host>/<instance>`` that must already exist.
-
-    Read-only: creates nothing. When a level is missing, the error lists what does exist there.
-    """
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
-
-    repo = Repository(root, host or _common.default_host(), instance)  # validates the names before touching disk
-    if not os.path.isdir(root):
-        what = "is not a directory" if os.path.exists(root) else "does not exist"
-        raise BackupError("repository %s %s" % (root, what),
-                          "check the repository path; it is created by the first backup of a host",
-                          repository=root)
-    host_dir = os.path.join(root, repo.host)
-    if not os.path.isdir(host_dir):
-        hosts = _subdirs(root)
-        raise BackupError(
-            "repository %s has no snapshots of host %r (hosts there: %s)" % (root, repo.host, ", ".join(hosts) or "none"),
-            "set host to one of the hosts listed (it defaults to the short hostname of the machine that runs "
-            "the task), or run a backup of %s first" % repo.host,
-            hosts=hosts)
-    if not os.path.isdir(repo.path):
-        instances = _subdirs(host_dir)
-        raise BackupError(
-            "repository %s has no instance %r for host %s (instances there: %s)"
-            % (root, repo.instance, repo.host, ", ".join(instances) or "none"),
-            "set instance to one of the instances listed, or run a backup of %s first" % repo.instance,
-            instances=instances)
-    return repo
-
+# --------------------------------------------------------------------------- prune: the policy applied
 
 LOCK_TIMEOUT = 10.0
 
 
-def _decide(repo, policy):
+def _clock_warnings(refs, protect):
+    """A loud warning for each protected (current run's) id that sorts before an existing snapshot's id."""
+    warnings = []
+    for snap_id in protect:
+        newer = sorted(ref.id for ref in refs if ref.id > snap_id and ref.id not in protect)
+        if newer:
+            warnings.append(
+                "CLOCK WENT BACKWARDS: this run's snapshot %s sorts before the existing snapshot %s; it was kept, but "
+                "retention now orders snapshots by the wrong time. Fix the system clock (timedatectl, NTP) and "
+                "check the snapshots newer than now" % (snap_id, newer[-1]))
+    return warnings
+
+
+def _decide(repo, policy, protect):
     refs = repo.list()
-    decision = plan(refs, **policy)
+    decision = plan(refs, protect=protect, **policy)
     verified = {ref.id: ref.verified for ref in refs}
     kept = [{"id": sid, "verified": verified[sid], "reasons": reasons} for sid, reasons in decision["keep"].items()]
-    warnings = []
+    warnings = _clock_warnings(refs, protect)
     if refs and not any(verified.values()):
         warnings.append("no snapshot in %s is verified; the policy was applied to unverified snapshots and the "
                         "newest one is kept. Check why verification fails (snapshot_info verify=true)" % repo.path)
     return refs, kept, decision["delete"], warnings
 
 
-def prune(params, check_mode=False):
+def prune(params, check_mode=False, protect=()):
     """Apply the retention policy in ``params`` (repository, host, instance, keep_*) to one repository: the
-    work of ``snapshot_prune``, without Ansible. Returns the result dict or raises BackupError."""
+    work of ``snapshot_prune``, without Ansible. ``protect``: ids never deleted (the current run's snapshot).
+    Returns the result dict or raises BackupError."""
+    protect = tuple(protect)
     policy = validate_policy({name: params.get(name) for name in COUNT_OPTIONS})
     policy.pop("keep_within")
     repo = open_repository(params["repository"], params.get("host"), params.get("instance") or "open-webui")
 
     deleted = []
     if check_mode:
-        refs, kept, to_delete, warnings = _decide(repo, policy)
+        refs, kept, to_delete, warnings = _decide(repo, policy, protect)
         deleted = list(to_delete)
     else:
         with repo.lock(timeout=LOCK_TIMEOUT):
             # Decide under the lock: the list cannot change between the plan and the deletions.
-            refs, kept, to_delete, warnings = _decide(repo, policy)
+            refs, kept, to_delete, warnings = _decide(repo, policy, protect)
             for snapshot_id in to_delete:
                 try:
                     repo.delete(snapshot_id)

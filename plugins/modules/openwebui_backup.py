@@ -23,6 +23,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._snapshot
 attributes:
   check_mode:
@@ -106,34 +107,64 @@ EXAMPLES = r"""
 
 RETURN = r"""
 snapshot:
-  description: What M(sage_open_webui.backup.openwebui_snapshot) returns (in check mode, its preview).
+  description: What M(sage_open_webui.backup.openwebui_snapshot) returns (in check mode, its preview); see its RETURN.
   returned: action=run
   type: dict
+  sample: {"snapshot_id": "20261127T031500Z", "path": "/var/backups/open-webui/web1/open-webui/20261127T031500Z",
+           "mode": "pause", "previous": "20261126T031500Z", "summary": "20261127T031500Z: 214 files, 70.0 MiB ..."}
 prune:
-  description: What M(sage_open_webui.backup.snapshot_prune) returns; null in check mode without an earlier snapshot.
+  description:
+    - What M(sage_open_webui.backup.snapshot_prune) returns (see its RETURN); null in check mode without an
+      earlier snapshot. The snapshot this run made is always kept (reason V(current run)).
   returned: action=run
   type: dict
+  sample: {"deleted": ["20261120T031500Z"], "kept": [{"id": "20261127T031500Z", "verified": true,
+           "reasons": ["current run", "newest verified", "last 7"]}],
+           "policy": {"keep_last": 7, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0},
+           "repository_path": "/var/backups/open-webui/web1/open-webui"}
 hooks:
   description: Per hook, its command, exit code, last output and duration (C(pre), C(post)).
   returned: action=run
   type: dict
+  contains:
+    pre:
+      description: The pre hooks that ran, in order.
+      type: list
+      elements: dict
+      sample: [{"cmd": "/usr/local/bin/notify start", "rc": 0, "output": "", "ms": 12}]
+    post:
+      description: The post hooks that ran, in order (they get C(OWB_STATUS) and C(OWB_SNAPSHOT)).
+      type: list
+      elements: dict
+      sample: [{"cmd": "/usr/local/bin/notify done", "rc": 0, "output": "", "ms": 9}]
+    would_run:
+      description: In check mode, the hooks a real run would run (none runs).
+      type: dict
+      returned: check mode
+      sample: {"pre": ["/usr/local/bin/notify start"], "post": []}
 summary:
   description: One line for humans.
   returned: always
   type: str
+  sample: "20261127T031500Z: 214 files, 70.0 MiB (1.4 MiB new), mode pause, freeze 38 ms, downtime 38 ms,
+    total 2140 ms, verified; retention deleted 1"
 job_file:
   description: Path of the saved job.
   returned: action=save
   type: str
+  sample: /etc/sage-open-webui-backup/open-webui.json
 job:
-  description: The job saved (what the timer runs).
+  description: The job saved (what the timer runs), the module's options plus C(job_schema).
   returned: action=save
   type: dict
+  sample: {"job_schema": 1, "repository": "/var/backups/open-webui", "container": "open-webui", "mode": "pause",
+           "keep_daily": 7}
 warnings_list:
   description: Warnings of the run (also emitted as Ansible warnings).
   returned: always
   type: list
   elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule

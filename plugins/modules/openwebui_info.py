@@ -152,6 +152,8 @@ instances:
           V(mysql) or V(unknown); C(vector_db.external) is true for a Chroma server or another vector store;
           C(secret_key_env_set) tells whether C(WEBUI_SECRET_KEY) is set (its value is never returned).
       type: dict
+      sample: {"data_dir": "/app/backend/data", "database": {"type": "sqlite"}, "vector_db": {"type": "chroma", "external": false},
+        "storage_provider": "local", "secret_key_env_set": false, "audit_log_level": "NONE", "migrations_enabled": true}
     secret_key:
       description: Where the secret key is (C(env_set), C(file_exists), C(file_path), C(source)); never its value.
       type: dict
@@ -164,10 +166,13 @@ instances:
       description: Why the instance is not supported (empty when supported).
       type: list
       elements: str
+      sample: []
     ollama:
       description: Ollama model stores found on the host (containers or volumes at C(/root/.ollama)), with C(excluded).
       type: list
       elements: dict
+      sample: [{"container": "ollama", "container_id": "9e1f...", "type": "volume", "volume": "ollama",
+        "source": "/var/lib/docker/volumes/ollama/_data", "excluded": true}]
     inventory:
       description:
         - What the data directory holds (sizes in bytes). C(webui_db) (with C(wal), C(shm), C(journal_mode),
@@ -175,10 +180,13 @@ instances:
           C(subdirs) and whether each is re-downloadable), C(audit_log), C(other), C(totals).
         - Null when the data directory cannot be read from the managed host.
       type: dict
+      sample: {"webui_db": {"bytes": 1437696, "journal_mode": "wal", "alembic_revision": "0bd252b206fb"},
+        "uploads": {"files": 12, "bytes": 5242880}, "totals": {"files": 214, "bytes": 73400320}}
     warnings:
       description: Problems found for this instance (also in RV(discovery_warnings)).
       type: list
       elements: str
+      sample: []
 discovery_warnings:
   description:
     - Every warning, prefixed with the instance name. Each is also emitted as an Ansible warning.

@@ -30,6 +30,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._attributes.actiongroup_openwebui
 attributes:
   check_mode:
     support: full
@@ -226,79 +227,176 @@ snapshot_path:
   description: Path of that snapshot.
   returned: action=restore
   type: str
+  sample: /var/backups/open-webui/web1/open-webui/20261127T031500Z
 data_dir:
   description: Data directory restored into.
   returned: action=restore
   type: str
+  sample: /var/lib/docker/volumes/open-webui/_data
 components:
   description: Components of the data directory restored (empty when only C(ollama) was asked for).
   returned: action=restore
   type: list
   elements: str
+  sample: ["database", "vector_db", "uploads"]
 ollama:
   description: Per Ollama store restored, its label, volume, directory, files, bytes, rollback path and the containers restarted.
   returned: action=restore and I(components) has C(ollama)
   type: list
   elements: dict
+  sample: [{"label": "ollama", "volume": "ollama", "dir": "/var/lib/docker/volumes/ollama/_data/models", "files": 12,
+            "bytes": 4661211136, "rollback": "/var/lib/docker/volumes/ollama/_data/owb-rollback-20261127T101500Z",
+            "restarted": ["ollama"]}]
+container:
+  description: The container that runs the restored data (null when none was given or created).
+  returned: action=restore and not check mode
+  type: str
+  sample: open-webui
+container_created:
+  description: Whether the run created the container (from O(image)).
+  returned: action=restore and not check mode
+  type: bool
+  sample: false
+volume_created:
+  description: Whether the run created the Docker volume.
+  returned: action=restore and not check mode
+  type: bool
+  sample: false
 rollback_path:
   description: Where the previous data is kept.
   returned: action=restore and not check mode
   type: str
+  sample: /var/lib/docker/volumes/open-webui/owb-rollback-20261127T101500Z
+rollback_keep_hours:
+  description: How long rollback copies are kept before a later restore removes them.
+  returned: action=restore and not check mode
+  type: float
+  sample: 72.0
+rollbacks_pruned:
+  description: Older rollback copies removed by this run.
+  returned: action=restore and not check mode
+  type: list
+  elements: str
+  sample: []
 moved_aside:
   description: Entries of the data directory moved into I(rollback_path).
   returned: action=restore and not check mode
   type: list
   elements: str
+  sample: ["webui.db", "vector_db", "uploads"]
 restored:
   description: Entries put in place.
   returned: action=restore and not check mode
   type: list
   elements: str
+  sample: ["webui.db", "vector_db", "uploads"]
+preserved:
+  description: Entries of the data directory left as they were (components not restored).
+  returned: action=restore and not check mode
+  type: list
+  elements: str
+  sample: ["cache"]
+files:
+  description: Files put in place.
+  returned: action=restore and not check mode
+  type: int
+  sample: 214
+bytes:
+  description: Bytes put in place.
+  returned: action=restore and not check mode
+  type: int
+  sample: 73400320
 alembic:
   description: Snapshot revision, image heads and the verdict.
   returned: action=restore
   type: dict
+  sample: {"status": "ok", "message": "snapshot 0bd252b206fb is the head of the image", "snapshot_revision": "0bd252b206fb", "image_heads": ["0bd252b206fb"],
+           "image": "ghcr.io/open-webui/open-webui:0.12.4", "path": "/app/backend/open_webui/migrations/versions"}
 secret_key:
   description: What was done with the secret key (never its value).
   returned: action=restore
   type: dict
+  contains:
+    action:
+      description: V(put) (key file written), V(none), V(guidance) (no container yet) or V(skip).
+      type: str
+      sample: put
+    message:
+      description: The same for humans.
+      type: str
+      sample: key file written to /app/backend/.webui_secret_key
 health:
-  description: How the app came up.
+  description: How the app came up (null when nothing was started).
   returned: action=restore and not check mode
   type: dict
+  sample: {"seconds": 41.2, "health": "healthy", "status": "running"}
 guidance:
   description: Commands to run when no container was given or created.
   returned: action=restore and not check mode
   type: list
   elements: str
+  sample: ["docker run -d --name open-webui -v open-webui:/app/backend/data ghcr.io/open-webui/open-webui:0.12.4"]
 timing_ms:
-  description: Durations (total, verify, stage, stop, start_to_healthy, downtime).
+  description: Durations in milliseconds.
   returned: action=restore and not check mode
   type: dict
+  contains:
+    total:
+      description: The whole run.
+      type: int
+      sample: 52310
+    verify:
+      description: Checking the snapshot against its manifest.
+      type: int
+      sample: 1200
+    stage:
+      description: Copying the snapshot into the staging directory.
+      type: int
+      sample: 3400
+    stop:
+      description: Stopping the app.
+      type: int
+      sample: 2100
+    start_to_healthy:
+      description: From starting the app to healthy.
+      type: int
+      sample: 41200
+    downtime:
+      description: The app down, from stop to healthy.
+      type: int
+      sample: 43700
 would:
   description: In check mode, the steps a run would take.
   returned: check mode
   type: list
   elements: str
+  sample: ["stop open-webui", "put 214 files (70.0 MiB) in place", "secret key: key file written to /app/backend/.webui_secret_key"]
 drills:
   description: Per host and instance, the snapshot, checks, problems, boot time and RTO.
   returned: action=drill
   type: list
   elements: dict
+  sample: [{"host": "web1", "instance": "open-webui", "snapshot_id": "20261127T031500Z", "files": 214, "bytes": 73400320,
+            "uploads_checked": 12, "booted_image": "ghcr.io/open-webui/open-webui:0.12.4", "boot_to_healthy_s": 38.5,
+            "rto_s": 52.1, "problems": [], "ok": true}]
 summary:
   description: One line for humans.
   returned: always
   type: str
+  sample: "restored 20261127T031500Z into /var/lib/docker/volumes/open-webui/_data (214 files, 70.0 MiB): verify 1200 ms,
+    stage 3400 ms, downtime 43700 ms, healthy after 41200 ms"
 events:
   description: Timeline of the run.
   returned: action=restore
   type: list
   elements: str
+  sample: ["  1200 ms  snapshot 20261127T031500Z verified (1200 ms)"]
 warnings_list:
   description: Warnings of the run.
   returned: always
   type: list
   elements: str
+  sample: []
 """
 
 

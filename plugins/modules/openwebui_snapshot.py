@@ -32,6 +32,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._snapshot
 attributes:
   check_mode:
@@ -87,56 +88,186 @@ path:
   description: Path of the published snapshot.
   returned: success and not check mode
   type: str
+  sample: /var/backups/open-webui/web1/open-webui/20261127T031500Z
 mode:
   description: Mode actually used (C(offline) when the container was not running).
   returned: always
   type: str
+  sample: pause
 previous:
-  description: Id of the snapshot unchanged files were linked against.
+  description: Id of the snapshot unchanged files were linked against; null for the first snapshot.
   returned: always
   type: str
+  sample: 20261126T031500Z
+would:
+  description: In check mode, what a real run would do to the application (freeze, stop or copy offline).
+  returned: check mode
+  type: str
+  sample: pause open-webui for well under a second
+data_dir:
+  description: In check mode, the data directory that would be copied.
+  returned: check mode
+  type: str
+  sample: /var/lib/docker/volumes/open-webui/_data
+repository:
+  description: In check mode, the directory the snapshot would be published in.
+  returned: check mode
+  type: str
+  sample: /var/backups/open-webui/web1/open-webui
 totals:
   description: Files, bytes, new bytes written and linked files (Ollama stores included, and also under C(ollama)).
   returned: success and not check mode
   type: dict
+  contains:
+    files:
+      description: Files in the snapshot.
+      type: int
+      sample: 214
+    bytes:
+      description: Bytes in the snapshot.
+      type: int
+      sample: 73400320
+    new_bytes:
+      description: Bytes written by this run (the rest is hard-linked to the previous snapshot).
+      type: int
+      sample: 1437696
+    linked_files:
+      description: Files hard-linked to the previous snapshot.
+      type: int
+      sample: 210
+    ollama:
+      description: The same totals for the Ollama model stores alone.
+      type: dict
+      returned: when Ollama stores are backed up
+      sample: {"files": 12, "bytes": 4661211136, "new_bytes": 0, "linked_files": 12}
 timing_ms:
   description: Durations in milliseconds (total, freeze, downtime, app_stop, app_start, databases, files, verify, sync).
   returned: success and not check mode
   type: dict
+  sample: {"total": 2140, "freeze": 38, "downtime": 38, "app_stop": 0, "app_start": 0, "databases": 610,
+           "files": 890, "verify": 420, "sync": 90}
 databases:
   description: Per database, journal mode, method, pages, bytes, sha256, integrity result, alembic revision, row counts.
   returned: success and not check mode
   type: dict
+  sample: {"webui.db": {"journal_mode": "wal", "method": "backup_api", "pages": 351, "page_size": 4096,
+                        "bytes": 1437696, "sha256": "9f2c...", "integrity": "ok", "alembic_revision": "0bd252b206fb",
+                        "row_counts": {"user": 3, "chat": 40}}}
 secret_key:
   description: Whether the secret key was captured and from where (never its value).
   returned: success and not check mode
   type: dict
+  contains:
+    captured:
+      description: Whether the snapshot holds the key.
+      type: bool
+      sample: true
+    source:
+      description: Where it came from (V(env), V(file)); null when not captured.
+      type: str
+      sample: file
+    sha256:
+      description: SHA-256 of the key, to compare without showing it.
+      type: str
+      returned: when captured
+      sample: 5f1d4c3b2a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c
+    reason:
+      description: Why it was not captured.
+      type: str
+      returned: when skipped by request
+      sample: skipped by request
 uploads_check:
   description: Uploads referenced by webui.db, and those missing or whose sha256 differs.
   returned: success and not check mode
   type: dict
+  contains:
+    referenced:
+      description: Uploads referenced by the C(file) table.
+      type: int
+      sample: 12
+    missing:
+      description: Referenced uploads not in the data directory.
+      type: list
+      elements: str
+      sample: []
+    hash_mismatch:
+      description: Uploads whose content differs from the sha256 Open WebUI recorded.
+      type: list
+      elements: str
+      sample: []
+    external:
+      description: Referenced files stored outside the data directory (not backed up).
+      type: int
+      sample: 0
 verification:
   description: Verification done before publishing.
   returned: success and not check mode
   type: dict
+  contains:
+    status:
+      description: V(verified) when every check passed (a snapshot that fails is not published).
+      type: str
+      sample: verified
+    checked_files:
+      description: Files checked against the manifest.
+      type: int
+      sample: 214
+    deep:
+      description: Whether every file was hashed again (O(verify=deep)).
+      type: bool
+      sample: false
+    databases:
+      description: Integrity check result per database.
+      type: dict
+      sample: {"webui.db": "ok", "vector_db/chroma.sqlite3": "ok"}
 plan:
   description: In check mode, what would be copied and linked.
   returned: check mode
   type: dict
+  contains:
+    copy_files:
+      description: Files that would be copied.
+      type: int
+      sample: 4
+    copy_bytes:
+      description: Bytes that would be copied.
+      type: int
+      sample: 1437696
+    link_files:
+      description: Files that would be hard-linked to the previous snapshot.
+      type: int
+      sample: 210
+    link_bytes:
+      description: Bytes that would be linked.
+      type: int
+      sample: 71962624
+    databases:
+      description: Databases that would be copied online.
+      type: list
+      elements: str
+      sample: ["webui.db", "vector_db/chroma.sqlite3"]
+    ollama:
+      description: Ollama stores that would be backed up.
+      type: list
+      elements: dict
+      sample: [{"label": "ollama", "source": "/var/lib/docker/volumes/ollama/_data/models", "volume": "ollama"}]
 summary:
   description: One line for humans.
   returned: always
   type: str
+  sample: "20261127T031500Z: 214 files, 70.0 MiB (1.4 MiB new), mode pause, freeze 38 ms, downtime 38 ms, total 2140 ms, verified"
 events:
   description: Timeline of the run.
   returned: success and not check mode
   type: list
   elements: str
+  sample: ["    12 ms  paused open-webui", "    50 ms  unpaused open-webui"]
 warnings_list:
   description: Warnings of the run (also emitted as Ansible warnings).
   returned: always
   type: list
   elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -130,6 +130,7 @@ snapshots:
       description: Why the snapshot could not be described (for example a damaged manifest).
       type: str
       returned: when the manifest could not be read
+      sample: "manifest.json of 20261127T031500Z is not valid JSON. Fix: restore another snapshot"
     check:
       description: Result of re-hashing the snapshot.
       type: dict
@@ -138,6 +139,7 @@ snapshots:
         ok:
           description: No problem found.
           type: bool
+          sample: false
         problems:
           description: One line per problem (missing file, size or sha256 differs, file not in the manifest).
           type: list
@@ -146,9 +148,11 @@ snapshots:
         checked_files:
           description: Files compared with the manifest.
           type: int
+          sample: 214
         hashed_bytes:
           description: Bytes actually read (files shared with an already hashed snapshot are not read again).
           type: int
+          sample: 1048576
 latest:
   description:
     - The newest verified snapshot (what V(latest) means for O(snapshot) and for restores), described like an
@@ -162,107 +166,19 @@ failed_checks:
   type: list
   elements: str
   sample: []
+warnings_list:
+  description: Warnings of the run (also emitted as Ansible warnings).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
-
-import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._catalog import info
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import repository_argument_spec
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import open_repository
-
-SECRET_FILE = os.path.join("secret", "webui_secret_key")
-
-
-def describe(ref):
-    """The public facts of one snapshot; a damaged manifest gives an ``error`` instead of failing the listing."""
-    try:
-        entry = ref.summary()
-    except BackupError as err:
-        return {"id": ref.id, "path": ref.path, "created": ref.created.isoformat(), "size": None, "files": None,
-                "mode": None, "app_version": None, "alembic_revision": None, "verified": False,
-                "secret_key_captured": False, "error": str(err)}
-    entry["size"] = entry.pop("bytes", None)
-    if not entry.get("created"):
-        entry["created"] = ref.created.isoformat()
-    return entry
-
-
-def check(ref, cache):
-    """Re-hash one snapshot against its manifest. ``cache`` maps a file identity to its sha256 (hard links)."""
-    try:
-        manifest = _manifest.load(ref.path)
-        problems = _manifest.verify(ref.path, manifest, deep=False)  # layout, sizes, unexpected files
-    except BackupError as err:
-        return {"ok": False, "problems": [str(err)], "checked_files": 0, "hashed_bytes": 0}
-    data_dir = os.path.join(ref.path, "data")
-    hashed = 0
-    checked = 0
-    entries = [(entry["path"], entry.get("size"), entry.get("sha256"), os.path.join(data_dir, entry["path"]))
-               for entry in manifest.get("files", [])]
-    secret = manifest.get("secret_key") or {}
-    if secret.get("captured"):
-        secret_path = os.path.join(ref.path, SECRET_FILE)
-        if not os.path.isfile(secret_path):
-            problems.append("missing: %s" % SECRET_FILE)
-        elif secret.get("sha256"):
-            entries.append((SECRET_FILE, None, secret["sha256"], secret_path))
-    for rel, size, digest, path in entries:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue  # reported as missing by _manifest.verify
-        if not stat.S_ISREG(st.st_mode) or (size is not None and st.st_size != size):
-            continue  # reported by _manifest.verify
-        checked += 1
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        actual = cache.get(key)
-        if actual is None:
-            try:
-                actual = sha256_file(path)[1]
-            except OSError as err:
-                problems.append("unreadable: %s (%s)" % (rel, err.strerror or err))
-                continue
-            hashed += st.st_size
-            cache[key] = actual
-        if actual != digest:
-            problems.append("sha256 differs: %s" % rel)
-    return {"ok": not problems, "problems": problems, "checked_files": checked, "hashed_bytes": hashed}
-
-
-def run(params):
-    """The module's work, without Ansible: returns the result dict or raises BackupError."""
-    repo = open_repository(params["repository"], params.get("host"), params.get("instance") or "open-webui")
-    refs = repo.list()
-    latest_ref = repo.latest_verified()
-    chosen = [repo.get(params["snapshot"])] if params.get("snapshot") else refs
-
-    described = {}
-    cache = {}
-    failed = []
-    for ref in chosen:
-        entry = describe(ref)
-        if params.get("verify"):
-            entry["check"] = check(ref, cache)
-            if not entry["check"]["ok"]:
-                failed.append(ref.id)
-        described[ref.id] = entry
-
-    result = {
-        "changed": False,
-        "repository_path": repo.path,
-        "snapshots": [described[ref.id] for ref in chosen],
-        "latest": None,
-    }
-    if latest_ref is not None:
-        result["latest"] = described.get(latest_ref.id) or describe(latest_ref)
-    if params.get("verify"):
-        result["failed_checks"] = failed
-    return result
 
 
 def main():
@@ -272,11 +188,7 @@ def main():
         verify=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = run(module.params)
-    except BackupError as err:
-        module.fail_json(msg=str(err), **err.details)
-    module.exit_json(**result)
+    run_module(module, lambda: info(module.params))
 
 
 if __name__ == "__main__":

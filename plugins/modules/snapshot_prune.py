@@ -130,13 +130,45 @@ policy:
   returned: success
   type: dict
   sample: {"keep_last": 0, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6}
+  contains:
+    keep_last:
+      description: O(keep_last) as applied.
+      type: int
+      sample: 0
+    keep_daily:
+      description: O(keep_daily) as applied.
+      type: int
+      sample: 7
+    keep_weekly:
+      description: O(keep_weekly) as applied.
+      type: int
+      sample: 4
+    keep_monthly:
+      description: O(keep_monthly) as applied.
+      type: int
+      sample: 6
+warnings_list:
+  description:
+    - Warnings of the run (also emitted as Ansible warnings), for example when no snapshot is verified or when
+      the clock went backwards.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import repository_argument_spec
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import prune as run
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._retention import prune
+
+
+def _run(module):
+    result = prune(module.params, check_mode=module.check_mode)
+    if not module._diff:
+        result.pop("diff")
+    return result
 
 
 def main():
@@ -148,15 +180,7 @@ def main():
         keep_monthly=dict(type="int", default=0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = run(module.params, check_mode=module.check_mode)
-    except BackupError as err:
-        module.fail_json(msg=str(err), **err.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    run_module(module, lambda: _run(module))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
+  - sage_open_webui.backup._attributes.actiongroup_openwebui
 attributes:
   check_mode:
     support: full
@@ -79,46 +80,57 @@ dest:
   description: Path of the published copy.
   returned: success
   type: str
+  sample: /var/backups/webui.db
 bytes:
   description: Size of the copy.
   returned: success and not check mode
   type: int
+  sample: 1437696
 pages:
   description: Number of pages in the copy.
   returned: success and not check mode
   type: int
+  sample: 351
 page_size:
   description: Page size of the copy.
   returned: success and not check mode
   type: int
+  sample: 4096
 sha256:
   description: SHA-256 of the copy.
   returned: success and not check mode
   type: str
+  sample: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 method:
   description: Method used for the copy.
   returned: success and not check mode
   type: str
+  sample: backup_api
 journal_mode:
   description: Journal mode of the source (C(wal) or C(delete)).
   returned: success
   type: str
+  sample: wal
 integrity:
   description: Result of the integrity check (C(ok) or C(skipped)).
   returned: success and not check mode
   type: str
+  sample: ok
 duration_ms:
   description: Time taken, in milliseconds.
   returned: success and not check mode
   type: int
+  sample: 42
 alembic_revision:
   description: Alembic revision stored in the copy, when it has an C(alembic_version) table.
   returned: success and not check mode
   type: str
+  sample: 0bd252b206fb
 row_counts:
   description: Rows per table in the copy.
   returned: success and not check mode
   type: dict
+  sample: {"user": 3, "chat": 40, "file": 12}
 """
 
 import traceback

@@ -25,7 +25,7 @@ from engine import ansible_playbook, collections_root, snapshots
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
-from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_info, snapshot_prune
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _catalog, _retention
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")
@@ -511,7 +511,7 @@ def _prune(repo, **policy):
                    "keep_weekly": 0, "keep_monthly": 0}, **policy)
     g = Guard(repo=repo)
     with pytest.raises(BackupError) as e:
-        snapshot_prune.run(params)
+        _retention.prune(params)
     g.check()
     return str(e.value)
 
@@ -580,7 +580,7 @@ def test_retention_negative_through_role_publishes_nothing(data, tmp_path):
 
 def _tamper_check(repo, data, name, expect_info, expect_restore, snapshot=None):
     """snapshot_info(verify) flags the snapshot; a restore refuses before touching the target."""
-    res = snapshot_info.run({"repository": repo, "host": HOST, "instance": INST, "verify": True})
+    res = _catalog.info({"repository": repo, "host": HOST, "instance": INST, "verify": True})
     sid = published(repo)[-1]
     assert res["failed_checks"] == [sid], res
     problems = res["snapshots"][-1]["check"]["problems"]

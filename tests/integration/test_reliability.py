@@ -56,7 +56,7 @@ try:
         res = _snapshot.run(job)
     elif kind == "prune":
         from ansible_collections.sage_open_webui.backup.plugins.module_utils import _repository
-        from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_prune
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
         if point.startswith("after_delete:") or point.startswith("mid_rmtree:"):
             # kill after the n-th deletion, or in the middle of removing the n-th snapshot's tree
             what, n = point.split(":")
@@ -77,7 +77,7 @@ try:
                 return real_rmtree(path, *a, **k)
             _repository.Repository.delete = delete
             _repository.shutil.rmtree = rmtree
-        res = snapshot_prune.run(job)
+        res = _retention.prune(job)
     elif kind == "restore":
         from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore
         if point in ("after_stop", "mid_swap", "after_swap"):
@@ -155,13 +155,13 @@ def run_child(kind, job, timeout=600, **kw):
 def check_repository(repo_root, instance, cache=None, deep_newest=True):
     """Every published snapshot checks out (snapshot_info's check), the newest also with verify(deep=True).
     Returns the published ids. ``cache`` (inode -> sha256) makes hard-linked files cost one hash."""
-    from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_info
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _catalog
     repo = Repository(repo_root, HOST, instance)
     refs = repo.list()
     cache = {} if cache is None else cache
     bad = {}
     for ref in refs:
-        res = snapshot_info.check(ref, cache)
+        res = _catalog.check(ref, cache)
         if not res["ok"] or not ref.verified:
             bad[ref.id] = res["problems"] or ["not verified"]
     assert not bad, "published snapshots fail verification: %s" % bad

@@ -8,13 +8,23 @@
 - every role's defaults/main.yml keys are declared in meta/argument_specs.yml and vice versa
   (options without a default must be ``required``), with equal defaults where the spec states one;
 - the ``openwebui`` action group in meta/runtime.yml lists exactly the modules in plugins/modules;
-- galaxy.yml and requirements.yml agree on the dependencies.
+- galaxy.yml and requirements.yml agree on the dependencies;
+- a fresh clone resolves sage_open_webui.backup.* (ansible-lint needs it) through collections/, a symlink to
+  the checkout that ansible.cfg names, and that the build, ansible-lint and yamllint leave out;
+- the built collection holds every file playbooks/demo.yml reads (nothing from tests/, which is not shipped);
+- the managed-host requirements are stated once: what plugins/ imports outside the standard library is exactly
+  requirements.txt, whose apt packages (plus python3) are the install role's package list and README's.
 """
 from __future__ import annotations
 
 import ast
 import glob
 import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
 
 import pytest
 import yaml
@@ -133,3 +143,107 @@ def test_galaxy_and_requirements_agree():
     assert (galaxy["namespace"], galaxy["name"]) == tuple(FQCN.split("."))
     reqs = {c["name"]: c.get("version", "*") for c in _load(os.path.join(ROOT, "requirements.yml"))["collections"]}
     assert reqs == galaxy.get("dependencies", {}), "requirements.yml and galaxy.yml dependencies differ"
+
+
+# --- managed-host requirements: requirements.txt, the install role and README say the same --------------------
+
+def _host_requirements():
+    """``{import/pip name: apt package}`` from requirements.txt (``name>=x  # apt: package``)."""
+    found = {}
+    with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                match = re.match(r"^([A-Za-z0-9_.-]+)\S*\s+#\s*apt:\s*(\S+)\s*$", line)
+                assert match, "requirements.txt: %r lacks '# apt: <package>'" % line
+                found[match.group(1)] = match.group(2)
+    return found
+
+
+def _third_party_imports():
+    """Top-level names plugins/ imports that are neither the standard library nor Ansible."""
+    names = set()
+    for path in glob.glob(os.path.join(ROOT, "plugins", "**", "*.py"), recursive=True):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return sorted(names - set(sys.stdlib_module_names) - {"__future__", "ansible", "ansible_collections"})
+
+
+def _readme_requirements():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(r"^#+ Requirements\n(.*?)(?=^#)", text, re.S | re.M)
+    assert match, "README.md has no Requirements section"
+    return match.group(1)
+
+
+def test_host_requirements_are_stated_once():
+    reqs = _host_requirements()
+    assert _third_party_imports() == sorted(reqs), "plugins/ imports these outside the standard library"
+    packages = ["python3"] + sorted(reqs.values())
+    install = os.path.join(ROOT, "roles", "install")
+    assert sorted(_load(os.path.join(install, "defaults", "main.yml"))["install_packages"]) == sorted(packages)
+    spec = _load(os.path.join(install, "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
+    assert sorted(spec["install_packages"]["default"]) == sorted(packages)
+    readme = _readme_requirements()
+    assert "apt install %s" % " ".join(packages) in readme, "README Requirements: the apt command differs"
+    assert sorted(set(re.findall(r"python3-[a-z0-9]+", readme))) == sorted(reqs.values())
+    assert "requirements.txt" in readme
+
+
+# --- the built collection ships what the demo needs --------------------------------------------------------------
+
+def _strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_built_collection_ships_what_the_demo_needs(tmp_path):
+    galaxy = shutil.which("ansible-galaxy", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    if galaxy is None:
+        pytest.skip("ansible-galaxy is not installed")
+    subprocess.run([galaxy, "collection", "build", "--output-path", str(tmp_path), ROOT], check=True,
+                   capture_output=True, timeout=300)
+    tarball, = glob.glob(str(tmp_path / "*.tar.gz"))
+    with tarfile.open(tarball) as tar:
+        shipped = set(tar.getnames())
+    strings = list(_strings(_load(os.path.join(ROOT, "playbooks", "demo.yml"))))
+    assert not [s for s in strings if "tests/" in s], "the demo reads from tests/, which the build leaves out"
+    needed = sorted({m for s in strings for m in re.findall(r"\{\{ playbook_dir \}\}/([^\"' }]+)", s)})
+    assert needed, "the demo should find its sample data relative to itself ({{ playbook_dir }}/files/...)"
+    missing = ["playbooks/" + rel for rel in needed if "playbooks/" + rel not in shipped]
+    assert not missing, "the built collection lacks %s" % missing
+    with tarfile.open(os.path.join(ROOT, "playbooks", needed[0])) as sample:
+        assert "webui.db" in sample.getnames()
+
+
+# --- a fresh clone resolves sage_open_webui.backup.* without `make collection` ----------------------------------
+
+def test_fresh_clone_resolves_the_collection_through_collections_symlink(tmp_path):
+    link = os.path.join(ROOT, "collections", "ansible_collections", *FQCN.split("."))
+    assert os.path.islink(link) and os.path.realpath(link) == os.path.realpath(ROOT)
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "ansible.cfg"))
+    assert "./collections" in cfg["defaults"]["collections_path"].split(":")
+    assert "collections" in _load(os.path.join(ROOT, "galaxy.yml"))["build_ignore"]
+    assert "collections/" in _load(os.path.join(ROOT, ".ansible-lint"))["exclude_paths"]
+    playbook = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    if playbook is None:
+        pytest.skip("ansible-playbook is not installed")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), ANSIBLE_LOCAL_TEMP=str(tmp_path))
+    env.pop("ANSIBLE_CONFIG", None)
+    for name in ("backup", "restore", "schedule", "verify"):
+        res = subprocess.run([playbook, "--syntax-check", "-i", "localhost,", os.path.join(ROOT, "playbooks", name + ".yml")],
+                             cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr

@@ -357,3 +357,58 @@ def test_unreachable_daemon_names_the_socket(tmp_path):
     with pytest.raises(BackupError) as err:
         DockerClient(socket="unix://%s" % sock, timeout=3)
     assert str(sock) in str(err.value) and "Fix:" in str(err.value)
+
+
+# -- every .api call: an SDK or transport error is a BackupError naming the call and the container -------------
+def _dropped(*args, **kwargs):
+    raise ConnectionError("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))")
+
+
+def _broken_stream(*args, **kwargs):
+    def chunks():
+        yield b"partial"
+        _dropped()
+    return chunks(), {"size": 10}
+
+
+@pytest.mark.parametrize("attr,action,words", [
+    ("containers", lambda c: c.find(), "cannot list containers"),
+    ("inspect_container", lambda c: c.inspect("open-webui"), "cannot inspect container open-webui"),
+    ("inspect_volume", lambda c: c.data_mount(container(mounts=[vol_mount()])), "cannot inspect volume open-webui"),
+    ("inspect_image", lambda c: c.image_info(container()), "cannot inspect image sha256:"),
+    ("pause", lambda c: c.pause("open-webui"), "cannot pause container open-webui"),
+    ("unpause", lambda c: c.unpause("open-webui"), "cannot unpause container open-webui"),
+    ("stop", lambda c: c.stop("open-webui"), "cannot stop container open-webui"),
+    ("start", lambda c: c.start("open-webui"), "cannot start container open-webui"),
+    ("get_archive", lambda c: c.read_file("open-webui", "/k"), "cannot read /k from container open-webui"),
+    ("head", lambda c: c.path_exists("open-webui", "/k"), "cannot stat /k in container open-webui"),
+])
+def test_every_api_error_is_a_backup_error_naming_call_and_cause(attr, action, words):
+    c, api = client_with(container())
+    api._url = lambda template, *args: template.format(*args)
+    setattr(api, attr, _dropped)
+    with pytest.raises(BackupError) as err:
+        action(c)
+    text = str(err.value)
+    assert words in text and "Connection aborted" in text
+    assert "did not answer" in text and "systemctl status docker" in text   # the likely cause
+
+
+def test_an_error_while_reading_the_archive_stream_is_a_backup_error():
+    c, api = client_with(container())
+    api.get_archive = _broken_stream
+    with pytest.raises(BackupError, match="cannot read /k from container open-webui"):
+        c.read_file("open-webui", "/k")
+
+
+@pytest.mark.parametrize("code,cause", [(409, "state that does not allow it"), (500, "journalctl -u docker")])
+def test_api_error_fix_follows_the_status(code, cause):
+    c, api = client_with(container())
+
+    def refused(cid, timeout=None):
+        raise FakeAPIError(code, "engine says no")
+    api.stop = refused
+    with pytest.raises(BackupError) as err:
+        c.stop("open-webui")
+    assert "cannot stop container open-webui: engine says no" in str(err.value) and cause in str(err.value)
+    assert err.value.details["container"] == "open-webui"

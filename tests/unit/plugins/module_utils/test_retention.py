@@ -434,3 +434,43 @@ def test_properties_random(seed):
     if verified:
         only_verified = plan(verified, now=now, **policy)
         assert {i for i in keep if by_id[i][2]} == set(only_verified["keep"])
+
+
+# --------------------------------------------------------------------------- B10: the clock went backwards
+
+def test_plan_never_deletes_a_protected_snapshot():
+    older_by_clock = snaps("2026-11-27 03:00", "2026-11-28 03:00")
+    current = sid("2026-11-27 03:00")          # this run's snapshot, made by a clock one day behind
+    decision = plan(older_by_clock, keep_last=1, protect=[current])
+    assert decision["delete"] == []
+    assert decision["keep"][current] == ["current run"]
+
+
+def _fixture_job(tmp_path):
+    import os
+    import tarfile
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+    data = tmp_path / "data"
+    data.mkdir()
+    with tarfile.open(os.path.join(root, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")) as tar:
+        tar.extractall(str(data), **({"filter": "tar"} if hasattr(tarfile, "data_filter") else {}))
+    return {"data_dir": str(data), "repository": str(tmp_path / "repo"), "host": "h1", "instance": "owui",
+            "secret_key": "skip", "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+
+
+def test_backup_after_the_clock_went_back_keeps_its_snapshot_and_warns(tmp_path, monkeypatch):
+    """Through _job.backup: the second run's clock is a day behind; keep_last=1 must not delete that run's
+    own snapshot (it did, and the run reported success)."""
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _snapshot
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+    job = _fixture_job(tmp_path)
+    monkeypatch.setattr(_snapshot, "utcnow", lambda: at("2026-11-28 03:00"))
+    first = _job.backup(dict(job))["snapshot"]["snapshot_id"]
+    monkeypatch.setattr(_snapshot, "utcnow", lambda: at("2026-11-27 03:00"))
+    second = _job.backup(dict(job))
+    current = second["snapshot"]["snapshot_id"]
+    assert current < first
+    on_disk = [ref.id for ref in Repository(job["repository"], "h1", "owui").list()]
+    assert current in on_disk
+    assert "current run" in {k["id"]: k["reasons"] for k in second["prune"]["kept"]}[current]
+    assert any("CLOCK WENT BACKWARDS" in w and first in w for w in second["warnings"])

@@ -12,11 +12,11 @@ import os
 
 import pytest
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _catalog
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, snapshot_id_for
 
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
-from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_info  # noqa: E402
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 
 UTC = datetime.timezone.utc
@@ -122,7 +122,7 @@ def tree_state(root):
 
 def test_lists_snapshots_oldest_first_with_facts(repo):
     root, ids = repo
-    result = snapshot_info.run(params(root))
+    result = _catalog.info(params(root))
     assert result["changed"] is False
     assert result["repository_path"] == os.path.join(root, HOST, INSTANCE)
     assert [s["id"] for s in result["snapshots"]] == ids
@@ -148,7 +148,7 @@ def test_lists_snapshots_oldest_first_with_facts(repo):
 
 def test_latest_is_newest_verified(repo):
     root, ids = repo
-    result = snapshot_info.run(params(root))
+    result = _catalog.info(params(root))
     assert result["latest"]["id"] == ids[1]
     assert result["latest"] == result["snapshots"][1]
 
@@ -157,7 +157,7 @@ def test_latest_is_newest_verified(repo):
 def test_one_snapshot(repo, which, index):
     root, ids = repo
     wanted = which if which == "latest" else ids[which]
-    result = snapshot_info.run(params(root, snapshot=wanted))
+    result = _catalog.info(params(root, snapshot=wanted))
     assert [s["id"] for s in result["snapshots"]] == [ids[index]]
     assert result["latest"]["id"] == ids[1]
 
@@ -165,7 +165,7 @@ def test_one_snapshot(repo, which, index):
 def test_unknown_snapshot_names_existing_ones(repo):
     root, ids = repo
     with pytest.raises(BackupError) as err:
-        snapshot_info.run(params(root, snapshot="20200101T000000Z"))
+        _catalog.info(params(root, snapshot="20200101T000000Z"))
     assert "snapshot 20200101T000000Z not found" in str(err.value)
     assert ids[-1] in str(err.value)
 
@@ -173,7 +173,7 @@ def test_unknown_snapshot_names_existing_ones(repo):
 def test_verify_clean_repository(repo):
     root, ids = repo
     before = tree_state(root)
-    result = snapshot_info.run(params(root, verify=True))
+    result = _catalog.info(params(root, verify=True))
     assert result["failed_checks"] == []
     for snap in result["snapshots"]:
         assert snap["check"]["ok"] is True, snap["check"]
@@ -211,7 +211,7 @@ def _corrupt(path, content):
 def test_verify_reports_damage(repo, damage, expected):
     root, ids = repo
     damage(os.path.join(root, HOST, INSTANCE, ids[0]))
-    result = snapshot_info.run(params(root, verify=True))
+    result = _catalog.info(params(root, verify=True))
     assert result["failed_checks"] == [ids[0]]
     check = result["snapshots"][0]["check"]
     assert check["ok"] is False
@@ -225,7 +225,7 @@ def test_verify_corruption_shared_by_hard_link_is_reported_in_every_snapshot(rep
     path = os.path.join(root, HOST, INSTANCE, ids[0], "data", "uploads", "report.pdf")
     with open(path, "r+b") as f:
         f.write(b"X")
-    result = snapshot_info.run(params(root, verify=True))
+    result = _catalog.info(params(root, verify=True))
     assert result["failed_checks"] == ids
     for snap in result["snapshots"]:
         assert snap["check"]["problems"] == ["sha256 differs: uploads/report.pdf"]
@@ -234,9 +234,9 @@ def test_verify_corruption_shared_by_hard_link_is_reported_in_every_snapshot(rep
 def test_verify_only_the_chosen_snapshot(repo):
     root, ids = repo
     _corrupt(os.path.join(root, HOST, INSTANCE, ids[0], "data", "webui.db"), FILES["webui.db"][:-1] + b"!")
-    result = snapshot_info.run(params(root, snapshot="latest", verify=True))
+    result = _catalog.info(params(root, snapshot="latest", verify=True))
     assert result["failed_checks"] == []
-    result = snapshot_info.run(params(root, snapshot=ids[0], verify=True))
+    result = _catalog.info(params(root, snapshot=ids[0], verify=True))
     assert result["failed_checks"] == [ids[0]]
 
 
@@ -244,7 +244,7 @@ def test_damaged_manifest_is_listed_not_fatal(repo):
     root, ids = repo
     with open(os.path.join(root, HOST, INSTANCE, ids[0], "manifest.json"), "w") as f:
         f.write("{not json")
-    result = snapshot_info.run(params(root, verify=True))
+    result = _catalog.info(params(root, verify=True))
     first = result["snapshots"][0]
     assert first["verified"] is False
     assert "not valid JSON" in first["error"]
@@ -256,20 +256,20 @@ def test_damaged_manifest_is_listed_not_fatal(repo):
 def test_no_verified_snapshot_latest_is_none(tmp_path):
     root = str(tmp_path)
     write_snapshot(root, datetime.datetime(2026, 1, 1, tzinfo=UTC), FILES, verified=False)
-    result = snapshot_info.run(params(root))
+    result = _catalog.info(params(root))
     assert result["latest"] is None
     assert len(result["snapshots"]) == 1
 
 
 def test_empty_instance_directory(tmp_path):
     os.makedirs(str(tmp_path / HOST / INSTANCE))
-    result = snapshot_info.run(params(str(tmp_path)))
+    result = _catalog.info(params(str(tmp_path)))
     assert result["snapshots"] == [] and result["latest"] is None
 
 
 def test_missing_repository(tmp_path):
     with pytest.raises(BackupError) as err:
-        snapshot_info.run(params(str(tmp_path / "nope")))
+        _catalog.info(params(str(tmp_path / "nope")))
     assert str(err.value).startswith("repository %s does not exist. Fix:" % (tmp_path / "nope"))
     assert not (tmp_path / "nope").exists()
 
@@ -278,7 +278,7 @@ def test_missing_host_lists_hosts(repo):
     root, ids = repo
     os.makedirs(os.path.join(root, "web2", INSTANCE))
     with pytest.raises(BackupError) as err:
-        snapshot_info.run(params(root, host="web9"))
+        _catalog.info(params(root, host="web9"))
     assert "no snapshots of host 'web9' (hosts there: web1, web2)" in str(err.value)
     assert err.value.details["hosts"] == ["web1", "web2"]
     assert not os.path.exists(os.path.join(root, "web9"))
@@ -288,7 +288,7 @@ def test_missing_instance_lists_instances(repo):
     root, ids = repo
     os.makedirs(os.path.join(root, HOST, "staging-webui"))
     with pytest.raises(BackupError) as err:
-        snapshot_info.run(params(root, instance="openwebui"))
+        _catalog.info(params(root, instance="openwebui"))
     message = str(err.value)
     assert "no instance 'openwebui' for host web1 (instances there: open-webui, staging-webui)" in message
     assert "Fix: set instance to one of the instances listed" in message
@@ -303,7 +303,7 @@ def test_missing_instance_lists_instances(repo):
 def test_bad_names(repo, kw, words):
     root, ids = repo
     with pytest.raises(BackupError) as err:
-        snapshot_info.run(params(root, **kw))
+        _catalog.info(params(root, **kw))
     assert words in str(err.value)
 
 
@@ -311,7 +311,7 @@ def test_host_defaults_to_short_hostname(tmp_path, monkeypatch):
     import socket
     monkeypatch.setattr(socket, "gethostname", lambda: "db7.example.org")
     write_snapshot(str(tmp_path), datetime.datetime(2026, 1, 1, tzinfo=UTC), FILES, host="db7")
-    result = snapshot_info.run(params(str(tmp_path), host=None))
+    result = _catalog.info(params(str(tmp_path), host=None))
     assert result["repository_path"] == str(tmp_path / "db7" / INSTANCE)
     assert len(result["snapshots"]) == 1
 
@@ -332,6 +332,7 @@ def test_module_end_to_end(repo, tmp_path):
     assert [s["id"] for s in out["snapshots"]] == ids
     assert out["latest"]["id"] == ids[1]
     assert out["failed_checks"] == []
+    assert out["warnings_list"] == []           # ended through _common.run_module
 
 
 def test_module_end_to_end_check_mode(repo, tmp_path):

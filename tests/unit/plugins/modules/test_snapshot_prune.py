@@ -19,7 +19,6 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _ret
 
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
-from ansible_collections.sage_open_webui.backup.plugins.modules import snapshot_prune  # noqa: E402
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
 
 UTC = datetime.timezone.utc
@@ -79,7 +78,7 @@ def params(root, **kw):
 def test_prune_keep_last_then_idempotent(tmp_path):
     root = str(tmp_path)
     ids = build(root, 6)
-    result = snapshot_prune.run(params(root, keep_last=2))
+    result = _retention.prune(params(root, keep_last=2))
     assert result["changed"] is True
     assert result["deleted"] == ids[:4]
     assert result["kept"] == [
@@ -91,7 +90,7 @@ def test_prune_keep_last_then_idempotent(tmp_path):
     # Nothing left behind: no trash, no staging.
     assert sorted(os.listdir(os.path.join(root, HOST, INSTANCE))) == [".lock"] + ids[4:]
 
-    again = snapshot_prune.run(params(root, keep_last=2))
+    again = _retention.prune(params(root, keep_last=2))
     assert again["changed"] is False
     assert again["deleted"] == []
     assert on_disk(root) == ids[4:]
@@ -100,7 +99,7 @@ def test_prune_keep_last_then_idempotent(tmp_path):
 def test_hard_linked_files_survive_in_kept_snapshots(tmp_path):
     root = str(tmp_path)
     ids = build(root, 3)
-    snapshot_prune.run(params(root, keep_last=1))
+    _retention.prune(params(root, keep_last=1))
     kept = os.path.join(root, HOST, INSTANCE, ids[2], "data", "uploads", "a.txt")
     with open(kept, "rb") as f:
         assert f.read() == b"shared upload"
@@ -110,12 +109,12 @@ def test_hard_linked_files_survive_in_kept_snapshots(tmp_path):
 def test_check_mode_deletes_nothing(tmp_path):
     root = str(tmp_path)
     ids = build(root, 5)
-    result = snapshot_prune.run(params(root, keep_last=1), check_mode=True)
+    result = _retention.prune(params(root, keep_last=1), check_mode=True)
     assert result["changed"] is True
     assert result["deleted"] == ids[:4]
     assert on_disk(root) == ids
     assert not os.path.exists(os.path.join(root, HOST, INSTANCE, ".lock")), "check mode creates nothing"
-    real = snapshot_prune.run(params(root, keep_last=1))
+    real = _retention.prune(params(root, keep_last=1))
     assert real["deleted"] == result["deleted"]
     assert real["kept"] == result["kept"]
 
@@ -123,7 +122,7 @@ def test_check_mode_deletes_nothing(tmp_path):
 def test_check_mode_nothing_to_do(tmp_path):
     root = str(tmp_path)
     ids = build(root, 2)
-    result = snapshot_prune.run(params(root, keep_last=5), check_mode=True)
+    result = _retention.prune(params(root, keep_last=5), check_mode=True)
     assert result["changed"] is False and result["deleted"] == []
     assert on_disk(root) == ids
 
@@ -131,7 +130,7 @@ def test_check_mode_nothing_to_do(tmp_path):
 def test_calendar_policy(tmp_path):
     root = str(tmp_path)
     ids = build(root, 70)  # 2026-10-01 .. 2026-12-09, one a day
-    result = snapshot_prune.run(params(root, keep_daily=3, keep_weekly=2, keep_monthly=3))
+    result = _retention.prune(params(root, keep_daily=3, keep_weekly=2, keep_monthly=3))
     kept = {k["id"]: k["reasons"] for k in result["kept"]}
     assert kept == {
         "20261209T031500Z": ["newest verified", "daily 2026-12-09", "weekly 2026-W50", "monthly 2026-12"],
@@ -148,7 +147,7 @@ def test_calendar_policy(tmp_path):
 def test_unverified_never_push_out_verified(tmp_path):
     root = str(tmp_path)
     ids = build(root, 6, unverified=(3, 4, 5))  # the last three nights failed verification
-    result = snapshot_prune.run(params(root, keep_last=2))
+    result = _retention.prune(params(root, keep_last=2))
     assert [k["id"] for k in result["kept"]] == [ids[2], ids[1]]
     assert result["kept"][0]["reasons"] == ["newest verified", "last 2"]
     assert result["deleted"] == [ids[0], ids[3], ids[4], ids[5]]
@@ -158,7 +157,7 @@ def test_unverified_never_push_out_verified(tmp_path):
 def test_no_verified_snapshot_warns_and_keeps_newest(tmp_path):
     root = str(tmp_path)
     ids = build(root, 4, unverified=(0, 1, 2, 3))
-    result = snapshot_prune.run(params(root, keep_last=1))
+    result = _retention.prune(params(root, keep_last=1))
     assert on_disk(root) == [ids[3]]
     assert result["kept"] == [{"id": ids[3], "verified": False,
                                "reasons": ["newest (no snapshot is verified)", "last 1"]}]
@@ -167,7 +166,7 @@ def test_no_verified_snapshot_warns_and_keeps_newest(tmp_path):
 
 def test_empty_instance(tmp_path):
     os.makedirs(str(tmp_path / HOST / INSTANCE))
-    result = snapshot_prune.run(params(str(tmp_path), keep_last=1))
+    result = _retention.prune(params(str(tmp_path), keep_last=1))
     assert result["changed"] is False and result["kept"] == [] and result["deleted"] == []
 
 
@@ -180,7 +179,7 @@ def test_bad_policy_changes_nothing(tmp_path, kw, words):
     root = str(tmp_path)
     ids = build(root, 3)
     with pytest.raises(BackupError) as err:
-        snapshot_prune.run(params(root, **kw))
+        _retention.prune(params(root, **kw))
     assert words in str(err.value)
     assert "Fix:" in str(err.value)
     assert on_disk(root) == ids
@@ -190,14 +189,14 @@ def test_missing_instance_lists_instances(tmp_path):
     root = str(tmp_path)
     build(root, 1)
     with pytest.raises(BackupError) as err:
-        snapshot_prune.run(params(root, instance="openwebui", keep_last=1))
+        _retention.prune(params(root, instance="openwebui", keep_last=1))
     assert "instances there: open-webui" in str(err.value)
     assert not os.path.exists(os.path.join(root, HOST, "openwebui")), "must not create the missing instance"
 
 
 def test_missing_repository(tmp_path):
     with pytest.raises(BackupError, match="does not exist"):
-        snapshot_prune.run(params(str(tmp_path / "absent"), keep_last=1))
+        _retention.prune(params(str(tmp_path / "absent"), keep_last=1))
     assert not (tmp_path / "absent").exists()
 
 
@@ -211,14 +210,14 @@ def test_lock_held_by_another_run(tmp_path, monkeypatch):
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, b"pid 4242 since 2026-11-27T03:15:00Z\n")
         with pytest.raises(BackupError) as err:
-            snapshot_prune.run(params(root, keep_last=1))
+            _retention.prune(params(root, keep_last=1))
         assert "another backup or restore" in str(err.value)
         assert on_disk(root) == ids
         # Check mode does not need the lock.
-        assert snapshot_prune.run(params(root, keep_last=1), check_mode=True)["deleted"] == ids[:2]
+        assert _retention.prune(params(root, keep_last=1), check_mode=True)["deleted"] == ids[:2]
     finally:
         os.close(fd)
-    assert snapshot_prune.run(params(root, keep_last=1))["deleted"] == ids[:2]
+    assert _retention.prune(params(root, keep_last=1))["deleted"] == ids[:2]
 
 
 def test_plan_is_made_under_the_lock(tmp_path, monkeypatch):
@@ -233,7 +232,7 @@ def test_plan_is_made_under_the_lock(tmp_path, monkeypatch):
         return real_lock(self, timeout=timeout)
 
     monkeypatch.setattr(Repository, "lock", lock_then_publish)
-    result = snapshot_prune.run(params(root, keep_last=1))
+    result = _retention.prune(params(root, keep_last=1))
     assert result["kept"][0]["id"] == late["id"]
     assert on_disk(root) == [late["id"]]
     assert result["deleted"] == ids
@@ -251,7 +250,7 @@ def test_delete_failure_reports_what_was_deleted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Repository, "delete", flaky_delete)
     with pytest.raises(BackupError) as err:
-        snapshot_prune.run(params(root, keep_last=1))
+        _retention.prune(params(root, keep_last=1))
     assert "deleting snapshot %s" % ids[1] in str(err.value)
     assert "deleted before it: %s" % ids[0] in str(err.value)
     assert err.value.details["deleted"] == [ids[0]]
@@ -261,7 +260,7 @@ def test_delete_failure_reports_what_was_deleted(tmp_path, monkeypatch):
 def test_diff(tmp_path):
     root = str(tmp_path)
     ids = build(root, 3)
-    result = snapshot_prune.run(params(root, keep_last=1), check_mode=True)
+    result = _retention.prune(params(root, keep_last=1), check_mode=True)
     assert result["diff"]["before"] == "".join(i + "\n" for i in ids)
     assert result["diff"]["after"] == ids[2] + "\n"
 
@@ -303,6 +302,7 @@ def test_module_end_to_end_warning(tmp_path):
     assert rc == 0, out
     # ansible-core < 2.19 returns strings, 2.19+ structured WarningSummary objects: look at the text.
     assert "no snapshot in %s is verified" % os.path.join(root, HOST, INSTANCE) in json.dumps(out.get("warnings")), out
+    assert len(out["warnings_list"]) == 1        # ended through _common.run_module
 
 
 @pytest.mark.parametrize("args, words", [
@@ -318,3 +318,16 @@ def test_module_end_to_end_errors(tmp_path, args, words):
     assert rc == 1 and out["failed"] is True
     assert words in out["msg"]
     assert on_disk(root) == ids
+
+
+def test_prune_keeps_the_current_run_when_the_clock_went_back(tmp_path):
+    """B10: a repository whose newest snapshot was made by a clock running a day ahead; the current run's
+    snapshot sorts first, and keep_last=1 deleted it. Protected, it is kept, and the run warns loudly."""
+    root = str(tmp_path)
+    ahead, dummy = write_snapshot(root, datetime.datetime(2026, 11, 28, 3, 0, tzinfo=UTC))
+    current, dummy = write_snapshot(root, datetime.datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    res = _retention.prune(params(root, keep_last=1), protect=[current])
+    assert res["deleted"] == []
+    assert on_disk(root) == [current, ahead]
+    assert [k["reasons"] for k in res["kept"] if k["id"] == current] == [["current run"]]
+    assert any(w.startswith("CLOCK WENT BACKWARDS") and ahead in w for w in res["warnings"])
