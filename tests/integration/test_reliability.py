@@ -79,9 +79,9 @@ try:
             _repository.shutil.rmtree = rmtree
         res = snapshot_prune.run(job)
     elif kind == "restore":
-        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _swap
         if point in ("after_stop", "mid_swap", "after_swap"):
-            real_stop, real_rename, real_swap = _restore._docker, os.rename, _restore.swap
+            real_rename, real_swap = os.rename, _swap.swap
             if point == "after_stop":
                 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _docker
                 real = _docker.DockerClient.stop
@@ -97,12 +97,12 @@ try:
                         state["n"] += 1
                         if state["n"] == 2:
                             die()
-                _restore.os.rename = rename
+                _swap.os.rename = rename
             else:
                 def swap(*a, **k):
                     out = real_swap(*a, **k)
                     die()
-                _restore.swap = swap
+                _swap.swap = swap
         res = _restore.run(job)
     else:
         raise SystemExit("unknown kind %s" % kind)

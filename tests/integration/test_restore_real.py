@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 
@@ -29,7 +30,7 @@ import pytest
 
 import owui_client as oc
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _snapshot, _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore, _snapshot, _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 pytestmark = [pytest.mark.docker]
@@ -93,17 +94,42 @@ def _job(w, **kw):
 
 
 def _counts(db):
+    """Row count of every table; a damaged database raises. count(*) may read an index and never touch the table's
+    own pages, so the whole file is checked first, and a table SQLite cannot read is never left out."""
     conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     try:
-        out = {}
-        for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"):
-            try:
-                out[n] = conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0]
-            except sqlite3.DatabaseError:
-                pass
-        return out
+        check = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if check != ["ok"]:
+            raise sqlite3.DatabaseError("%s is damaged: %s" % (db, "; ".join(check[:5])))
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        return {n: conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0] for n in names}
     finally:
         conn.close()
+
+
+def _damage_table(db, table):
+    """Overwrite the root page of ``table`` with garbage (the rest of the file stays readable)."""
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0]
+    finally:
+        conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+
+
+def test_counts_fail_loudly_on_a_damaged_table(tmp_path):
+    """The row-count helper must not drop a table it cannot read (a comparison would then pass on it)."""
+    db = str(tmp_path / "webui.db")
+    with tarfile.open(oc.FIXTURE_TARBALL, "r:gz") as tf:
+        with open(db, "wb") as out:
+            out.write(tf.extractfile("webui.db").read())
+    assert _counts(db)["chat"] > 0
+    _damage_table(db, "chat")
+    with pytest.raises(sqlite3.DatabaseError):
+        _counts(db)
 
 
 def _sha(p):
@@ -340,8 +366,7 @@ def test_8_selective_database_only(world, dk, expected):
 
 
 def test_9_drill_boots_the_image(world, expected, tmp_path):
-    res = _restore.drill({"repository": world["repo"], "host": "h1", "instance": "owui", "scratch": str(tmp_path),
-                          "image": IMAGE, "boot": "always", "health_timeout": 240})
+    res = _drill.drill(world["repo"], "h1", "owui", str(tmp_path), image=IMAGE, boot="always", health_timeout=240)
     assert res["ok"], res["problems"]
     assert res["booted_image"] == IMAGE and res["boot_to_healthy_s"] > 0
     got = res["databases"]["webui.db"]["row_counts"]
