@@ -15,10 +15,10 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
-from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore_switch import (  # noqa: F401
-    FakeDocker,
-    env,
-)
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import test_restore_switch as switch_tests
+
+FakeDocker = switch_tests.FakeDocker
+env = switch_tests.env  # the fixture: a small data directory and its snapshot
 
 
 def _drill_job(env, scratch, **kw):
