@@ -93,7 +93,7 @@ try:
                 state = {"n": 0}
                 def rename(a, b, *r, **k):
                     real_rename(a, b, *r, **k)
-                    if "owb-rollback-" in str(b):
+                    if "-rollback-" in os.path.basename(os.path.dirname(str(b))):
                         state["n"] += 1
                         if state["n"] == 2:
                             die()
@@ -474,18 +474,19 @@ def _next_second():
 
 def test_restore_retried_in_the_same_second(sample_app, tmp_path):
     """Work directories left by restores killed in the same second(s) never collide with a new restore's
-    (regression: a bare FileExistsError on owb-staging-<second>, fixed by unique tags in _restore)."""
+    (regression: a bare FileExistsError on owb-<name>-staging-<second>, fixed by unique tags in _swap)."""
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(5)
     rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     # what a restore killed while staging leaves behind, for each of the next seconds
-    base = os.path.dirname(app.data_dir.rstrip("/"))
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _swap
+    base, prefix = _swap.work_base(app.data_dir)
     now = datetime.datetime.now(datetime.timezone.utc)
     made = []
     for s in range(0, 20):
-        p = os.path.join(base, "owb-staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
+        p = os.path.join(base, prefix + "staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
         os.makedirs(p, exist_ok=True)
         made.append(p)
     rc, out, err, _secs = run_child("restore", _restore_job(app, repo))
