@@ -25,7 +25,10 @@ description:
     the module returns the commands to run (C(guidance)).
   - With I(action=drill), restores the newest verified snapshot of every host and instance in the repository (or
     the given ones) into I(scratch), runs C(PRAGMA integrity_check) on both databases, compares row counts and
-    upload hashes with the manifest, boots the image on it when available and records the restore time (RTO).
+    upload hashes with the manifest, boots the image on it when available (on Docker's bridge network, its port
+    published on 127.0.0.1 only) and records the restore time (RTO).
+  - Check mode creates, deletes and locks nothing (a shared lock waits for a running backup) and creates no
+    probe container; the image's migrations are then read only from an existing container.
 author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
@@ -147,7 +150,10 @@ options:
     type: int
     default: 30
   start:
-    description: Start the container after the restore and wait until it is healthy.
+    description:
+      - Start the container after the restore and wait until it is healthy.
+      - With C(false) a container that was running is left stopped (the safety net that starts it again if the
+        restore dies is disarmed once the data is in place).
     type: bool
     default: true
   pre_start_commands:
@@ -158,7 +164,9 @@ options:
     elements: str
     default: []
   scratch:
-    description: For I(action=drill), the directory the snapshots are restored into (emptied afterwards).
+    description:
+      - For I(action=drill), the directory the snapshots are restored into (emptied afterwards).
+      - It must belong to the user running the drill and not be a link; it is created, or set, 0700.
     type: path
     default: /var/tmp/owb-drill
   boot:
