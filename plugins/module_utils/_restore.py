@@ -118,6 +118,7 @@ def only_names(components):
 
 
 def normalize(job):
+    """The job with defaults filled in and every option checked (components split into data and ``ollama``)."""
     j = dict(DEFAULTS)
     for k, v in job.items():
         if k not in DEFAULTS:

@@ -21,6 +21,10 @@ pytest.importorskip("ansible")
 
 from engine import ROOT, collections_root  # noqa: E402
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore_switch import (  # noqa: E402
+    _chats,
+    _tree,
+)
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")
 
@@ -51,23 +55,6 @@ def _playbook(world, *args):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", world["inventory"],
            os.path.join(ROOT, "playbooks", "restore.yml"), "-e", json.dumps(ev)] + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
-
-
-def _tree(root):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            st = os.lstat(os.path.join(dirpath, n))
-            out[os.path.relpath(os.path.join(dirpath, n), root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
-    return out
-
-
-def _chats(data):
-    conn = sqlite3.connect("file:%s?mode=ro" % os.path.join(data, "webui.db"), uri=True)
-    try:
-        return conn.execute("SELECT count(*) FROM chat").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def test_two_hosts_without_limit_are_refused_and_nothing_changes(world):

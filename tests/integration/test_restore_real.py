@@ -22,7 +22,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 
@@ -32,6 +31,8 @@ import owui_client as oc
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore, _snapshot, _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+# row counts that fail loudly on a damaged table (tested there)
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore import _counts
 
 pytestmark = [pytest.mark.docker]
 
@@ -91,45 +92,6 @@ def _job(w, **kw):
          "health_timeout": 240}
     j.update(kw)
     return j
-
-
-def _counts(db):
-    """Row count of every table; a damaged database raises. count(*) may read an index and never touch the table's
-    own pages, so the whole file is checked first, and a table SQLite cannot read is never left out."""
-    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        check = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        if check != ["ok"]:
-            raise sqlite3.DatabaseError("%s is damaged: %s" % (db, "; ".join(check[:5])))
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        return {n: conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0] for n in names}
-    finally:
-        conn.close()
-
-
-def _damage_table(db, table):
-    """Overwrite the root page of ``table`` with garbage (the rest of the file stays readable)."""
-    conn = sqlite3.connect(db)
-    try:
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0]
-    finally:
-        conn.close()
-    with open(db, "r+b") as f:
-        f.seek((root - 1) * page_size)
-        f.write(b"\xff" * page_size)
-
-
-def test_counts_fail_loudly_on_a_damaged_table(tmp_path):
-    """The row-count helper must not drop a table it cannot read (a comparison would then pass on it)."""
-    db = str(tmp_path / "webui.db")
-    with tarfile.open(oc.FIXTURE_TARBALL, "r:gz") as tf:
-        with open(db, "wb") as out:
-            out.write(tf.extractfile("webui.db").read())
-    assert _counts(db)["chat"] > 0
-    _damage_table(db, "chat")
-    with pytest.raises(sqlite3.DatabaseError):
-        _counts(db)
 
 
 def _sha(p):
