@@ -126,22 +126,11 @@ class Repository(object):
     # -- lock --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, timeout=0.0):
+        """Exclusive lock for a run that writes (creates the instance directory and ``.lock``, records the
+        holder, removes leftovers of runs that died)."""
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         fd = os.open(os.path.join(self.path, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
-                    os.close(fd)
-                    raise BackupError(
-                        "another backup or restore of %s/%s is running (%s)" % (self.host, self.instance, holder),
-                        "wait for it to finish; the lock is released automatically when that process ends",
-                    )
-                time.sleep(0.1)
+        self._flock(fd, fcntl.LOCK_EX, timeout)
         os.ftruncate(fd, 0)
         os.pwrite(fd, ("pid %d since %s\n" % (os.getpid(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))).encode(), 0)
         self._lock_fd = fd
@@ -152,6 +141,38 @@ class Repository(object):
             self._lock_fd = None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    @contextlib.contextmanager
+    def read_lock(self, timeout=0.0):
+        """Shared lock for a run that only reads (check mode): waits for a writing run like :meth:`lock`, but
+        creates, writes and removes nothing. No ``.lock`` yet: no run ever wrote here, nothing to wait for."""
+        try:
+            fd = os.open(os.path.join(self.path, ".lock"), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            yield self
+            return
+        self._flock(fd, fcntl.LOCK_SH, timeout)  # closes fd when it gives up
+        try:
+            yield self
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    def _flock(self, fd, kind, timeout):
+        """``flock(fd, kind)`` within ``timeout`` seconds; else close ``fd`` and raise naming the holder."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    os.close(fd)
+                    raise BackupError(
+                        "another backup or restore of %s/%s is running (%s)" % (self.host, self.instance, holder),
+                        "wait for it to finish; the lock is released automatically when that process ends",
+                    )
+                time.sleep(0.1)
 
     def _cleanup_leftovers(self):
         """Staging and trash directories of runs that died (safe: we hold the lock)."""

@@ -25,7 +25,10 @@ description:
     the module returns the commands to run (C(guidance)).
   - With I(action=drill), restores the newest verified snapshot of every host and instance in the repository (or
     the given ones) into I(scratch), runs C(PRAGMA integrity_check) on both databases, compares row counts and
-    upload hashes with the manifest, boots the image on it when available and records the restore time (RTO).
+    upload hashes with the manifest, boots the image on it when available (on Docker's bridge network, its port
+    published on 127.0.0.1 only) and records the restore time (RTO).
+  - Check mode creates, deletes and locks nothing (a shared lock waits for a running backup) and creates no
+    probe container; the image's migrations are then read only from an existing container.
 author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
@@ -148,7 +151,10 @@ options:
     type: int
     default: 30
   start:
-    description: Start the container after the restore and wait until it is healthy.
+    description:
+      - Start the container after the restore and wait until it is healthy.
+      - With C(false) a container that was running is left stopped (the safety net that starts it again if the
+        restore dies is disarmed once the data is in place).
     type: bool
     default: true
   pre_start_commands:
@@ -159,7 +165,9 @@ options:
     elements: str
     default: []
   scratch:
-    description: For I(action=drill), the directory the snapshots are restored into (emptied afterwards).
+    description:
+      - For I(action=drill), the directory the snapshots are restored into (emptied afterwards).
+      - It must belong to the user running the drill and not be a link; it is created, or set, 0700.
     type: path
     default: /var/tmp/owb-drill
   boot:
@@ -402,13 +410,10 @@ warnings_list:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore
 
 DRILL_ONLY = ("scratch", "boot")
-RESTORE_ONLY = ("snapshot", "before", "container", "volume", "data_dir", "create_container", "components", "secret_key",
-                "alembic_check", "migrations_path", "preserve", "owner", "rollback_keep_hours", "health_url",
-                "stop_timeout", "start", "pre_start_commands", "ollama_dir")
 
 
 def argument_spec():
@@ -445,37 +450,6 @@ def argument_spec():
     )
 
 
-def run_drill(p, check_mode):
-    targets = _restore.drill_targets(p["repository"])
-    if p["host"]:
-        targets = [t for t in targets if t[0] == p["host"]]
-    if p["instance"]:
-        targets = [t for t in targets if t[1] == p["instance"]]
-    if not targets:
-        raise BackupError("no snapshots to drill in %s%s" % (p["repository"], " for %s/%s" % (p["host"] or "*", p["instance"] or "*")),
-                          "run a backup first, or check repository, host and instance")
-    if check_mode:
-        return {"changed": False, "drills": [{"host": h, "instance": i} for h, i in targets], "warnings": [],
-                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % t for t in targets)}
-    drills = []
-    for host, inst in targets:
-        job = {"repository": p["repository"], "host": host, "instance": inst, "scratch": p["scratch"],
-               "image": p["image"], "boot": p["boot"], "docker_host": p["docker_host"],
-               "health_timeout": p["health_timeout"], "lock_timeout": p["lock_timeout"]}
-        try:
-            drills.append(_restore.drill(job))
-        except BackupError as e:
-            drills.append({"host": host, "instance": inst, "ok": False, "problems": [str(e)], "rto_s": None})
-    failed = [d for d in drills if not d["ok"]]
-    lines = []
-    for d in drills:
-        booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""
-        lines.append("%s/%s %s: %s, RTO %ss%s" % (d["host"], d["instance"], d.get("snapshot_id", "-"),
-                                                  "ok" if d["ok"] else "FAILED", d.get("rto_s"), booted))
-    summary = "; ".join(lines)
-    return {"changed": False, "drills": drills, "failed": len(failed), "summary": summary, "warnings": []}
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -487,11 +461,10 @@ def main():
 def _run(module):
     p = module.params
     if p["action"] == "drill":
-        result = run_drill(p, module.check_mode)
-        if result.get("failed"):
-            module.fail_json(msg="restore drill failed for %d of %d: %s" % (result["failed"], len(result["drills"]), result["summary"]),
-                             drills=result["drills"])
-        return result
+        return _drill.run_drill(p["repository"], p["scratch"], host=p["host"], instance=p["instance"],
+                                check_mode=module.check_mode, image=p["image"], boot=p["boot"],
+                                docker_host=p["docker_host"], health_timeout=p["health_timeout"],
+                                lock_timeout=p["lock_timeout"])
     job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
     if job["before"] and job["snapshot"] == "latest":
         job["snapshot"] = None

@@ -79,9 +79,9 @@ try:
             _repository.shutil.rmtree = rmtree
         res = _retention.prune(job)
     elif kind == "restore":
-        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _swap
         if point in ("after_stop", "mid_swap", "after_swap"):
-            real_stop, real_rename, real_swap = _restore._docker, os.rename, _restore.swap
+            real_rename, real_swap = os.rename, _swap.swap
             if point == "after_stop":
                 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _docker
                 real = _docker.DockerClient.stop
@@ -93,16 +93,16 @@ try:
                 state = {"n": 0}
                 def rename(a, b, *r, **k):
                     real_rename(a, b, *r, **k)
-                    if "owb-rollback-" in str(b):
+                    if "-rollback-" in os.path.basename(os.path.dirname(str(b))):
                         state["n"] += 1
                         if state["n"] == 2:
                             die()
-                _restore.os.rename = rename
+                _swap.os.rename = rename
             else:
                 def swap(*a, **k):
                     out = real_swap(*a, **k)
                     die()
-                _restore.swap = swap
+                _swap.swap = swap
         res = _restore.run(job)
     else:
         raise SystemExit("unknown kind %s" % kind)
@@ -474,18 +474,19 @@ def _next_second():
 
 def test_restore_retried_in_the_same_second(sample_app, tmp_path):
     """Work directories left by restores killed in the same second(s) never collide with a new restore's
-    (regression: a bare FileExistsError on owb-staging-<second>, fixed by unique tags in _restore)."""
+    (regression: a bare FileExistsError on owb-<name>-staging-<second>, fixed by unique tags in _swap)."""
     app = sample_app
     repo = str(tmp_path / "repo")
     app.wait_seq(5)
     rc, out, err, _secs = run_child("snapshot", {"container": app.name, "repository": repo, "host": HOST})
     assert rc == 0 and out["ok"], (rc, out, err[-2000:])
     # what a restore killed while staging leaves behind, for each of the next seconds
-    base = os.path.dirname(app.data_dir.rstrip("/"))
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _swap
+    base, prefix = _swap.work_base(app.data_dir)
     now = datetime.datetime.now(datetime.timezone.utc)
     made = []
     for s in range(0, 20):
-        p = os.path.join(base, "owb-staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
+        p = os.path.join(base, prefix + "staging-" + (now + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ"))
         os.makedirs(p, exist_ok=True)
         made.append(p)
     rc, out, err, _secs = run_child("restore", _restore_job(app, repo))

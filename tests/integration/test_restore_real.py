@@ -29,8 +29,10 @@ import pytest
 
 import owui_client as oc
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _snapshot, _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore, _snapshot, _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+# row counts that fail loudly on a damaged table (tested there)
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore import _counts
 
 pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
 
@@ -90,20 +92,6 @@ def _job(w, **kw):
          "health_timeout": 240}
     j.update(kw)
     return j
-
-
-def _counts(db):
-    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        out = {}
-        for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"):
-            try:
-                out[n] = conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0]
-            except sqlite3.DatabaseError:
-                pass
-        return out
-    finally:
-        conn.close()
 
 
 def _sha(p):
@@ -340,8 +328,7 @@ def test_8_selective_database_only(world, dk, expected):
 
 
 def test_9_drill_boots_the_image(world, expected, tmp_path):
-    res = _restore.drill({"repository": world["repo"], "host": "h1", "instance": "owui", "scratch": str(tmp_path),
-                          "image": IMAGE, "boot": "always", "health_timeout": 240})
+    res = _drill.drill(world["repo"], "h1", "owui", str(tmp_path), image=IMAGE, boot="always", health_timeout=240)
     assert res["ok"], res["problems"]
     assert res["booted_image"] == IMAGE and res["boot_to_healthy_s"] > 0
     got = res["databases"]["webui.db"]["row_counts"]

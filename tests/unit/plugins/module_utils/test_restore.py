@@ -21,7 +21,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import (
+    _alembic, _drill, _restore, _restore_source, _snapshot, _swap)
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -61,18 +62,42 @@ def _job(env, **kw):
 
 
 def _counts(db):
-    conn = sqlite3.connect(db)
+    """Row count of every table; a damaged database raises. count(*) may read an index and never touch the table's
+    own pages, so the whole file is checked first, and a table SQLite cannot read is never left out."""
+    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     try:
+        check = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if check != ["ok"]:
+            raise sqlite3.DatabaseError("%s is damaged: %s" % (db, "; ".join(check[:5])))
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        out = {}
-        for n in names:
-            try:
-                out[n] = conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0]
-            except sqlite3.DatabaseError:
-                pass
-        return out
+        return {n: conn.execute('SELECT count(*) FROM "%s"' % n).fetchone()[0] for n in names}
     finally:
         conn.close()
+
+
+def _damage_table(db, table):
+    """Overwrite the root page of ``table`` with garbage (the rest of the file stays readable)."""
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0]
+    finally:
+        conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+
+
+def test_counts_fail_loudly_on_a_damaged_table(tmp_path):
+    """The row-count helper must not drop a table it cannot read (a comparison would then pass on it)."""
+    db = str(tmp_path / "webui.db")
+    with tarfile.open(os.path.join(FIXTURE, "data.tar.gz"), "r:gz") as tf:
+        with open(db, "wb") as out:
+            out.write(tf.extractfile("webui.db").read())
+    assert _counts(db)["chat"] > 0
+    _damage_table(db, "chat")
+    with pytest.raises(sqlite3.DatabaseError):
+        _counts(db)
 
 
 def _sha(p):
@@ -157,17 +182,17 @@ def test_select_before_time(env):
     snaps = [("20261101T000000Z", datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc), True),
              ("20261102T000000Z", datetime.datetime(2026, 11, 2, tzinfo=datetime.timezone.utc), True),
              ("20261103T000000Z", datetime.datetime(2026, 11, 3, tzinfo=datetime.timezone.utc), False)]
-    assert _restore.select_snapshot(snaps, before="2026-11-02T12:00:00Z") == "20261102T000000Z"
-    assert _restore.select_snapshot(snaps, before="2026-11-02T00:00:00+00:00") == "20261102T000000Z"
-    assert _restore.select_snapshot(snaps, before="2026-11-01T23:59:59Z") == "20261101T000000Z"
-    assert _restore.select_snapshot(snaps, before="2026-11-05") == "20261102T000000Z"  # 03 is not verified
-    assert _restore.select_snapshot(snaps) == "20261102T000000Z"
+    assert _restore_source.select_snapshot(snaps, before="2026-11-02T12:00:00Z") == "20261102T000000Z"
+    assert _restore_source.select_snapshot(snaps, before="2026-11-02T00:00:00+00:00") == "20261102T000000Z"
+    assert _restore_source.select_snapshot(snaps, before="2026-11-01T23:59:59Z") == "20261101T000000Z"
+    assert _restore_source.select_snapshot(snaps, before="2026-11-05") == "20261102T000000Z"  # 03 is not verified
+    assert _restore_source.select_snapshot(snaps) == "20261102T000000Z"
     with pytest.raises(BackupError, match="no verified snapshot at or before"):
-        _restore.select_snapshot(snaps, before="2026-10-01T00:00:00Z")
+        _restore_source.select_snapshot(snaps, before="2026-10-01T00:00:00Z")
     with pytest.raises(BackupError, match="not verified"):
-        _restore.select_snapshot(snaps, snapshot="20261103T000000Z")
+        _restore_source.select_snapshot(snaps, snapshot="20261103T000000Z")
     with pytest.raises(BackupError, match="not found"):
-        _restore.select_snapshot(snaps, snapshot="20261104T000000Z")
+        _restore_source.select_snapshot(snaps, snapshot="20261104T000000Z")
 
 
 def _tar(members):
@@ -202,7 +227,7 @@ def test_safe_extract_rejects(tmp_path, member, why):
     dest = tmp_path / "out"
     dest.mkdir()
     with pytest.raises(BackupError, match=why):
-        _restore.safe_extract(str(arc), str(dest))
+        _restore_source.safe_extract(str(arc), str(dest))
     assert os.listdir(dest) == []  # all members are checked before anything is written
     assert not (tmp_path / "evil.txt").exists()
 
@@ -212,7 +237,7 @@ def test_safe_extract_accepts_inner_links(tmp_path):
     arc.write_bytes(_tar([_ti("data/ok.txt", data=b"hello"), _ti("data/l", tarfile.SYMTYPE, linkname="ok.txt")]))
     dest = tmp_path / "out"
     dest.mkdir()
-    assert _restore.safe_extract(str(arc), str(dest)) == 2
+    assert _restore_source.safe_extract(str(arc), str(dest)) == 2
     assert (dest / "data" / "ok.txt").read_bytes() == b"hello"
 
 
@@ -273,10 +298,10 @@ def test_preserve_never_follows_a_link_out_of_the_data_dir(env, tmp_path):
 
 def test_rollback_dirs_are_pruned(env):
     base = os.path.dirname(env["data"])
-    old = os.path.join(base, "owb-rollback-20200101T000000Z")
+    old = os.path.join(base, "owb-data-rollback-20200101T000000Z")
     os.makedirs(old)
     res = _restore.run(_job(env, rollback_keep_hours=1))
-    assert "owb-rollback-20200101T000000Z" in res["rollbacks_pruned"]
+    assert "owb-data-rollback-20200101T000000Z" in res["rollbacks_pruned"]
     assert not os.path.exists(old)
     assert os.path.isdir(res["rollback_path"])
 
@@ -287,12 +312,12 @@ def test_parse_migrations_and_verdict():
         "b.py": "revision: str = 'bbb'\ndown_revision: Union[str, None] = 'aaa'\n",
         "c.py": 'revision = "ccc"\ndown_revision = ("bbb",)\n',
     }
-    m = _restore.parse_migrations(files)
+    m = _alembic.parse_migrations(files)
     assert m["heads"] == ["ccc"]
     m["image"] = "img:1"
-    assert _restore.alembic_verdict("ccc", m)["status"] == "ok"
-    assert _restore.alembic_verdict("aaa", m)["status"] == "older"
-    v = _restore.alembic_verdict("zzz", m, "0.13.0")
+    assert _alembic.alembic_verdict("ccc", m)["status"] == "ok"
+    assert _alembic.alembic_verdict("aaa", m)["status"] == "older"
+    v = _alembic.alembic_verdict("zzz", m, "0.13.0")
     assert v["status"] == "unknown_revision"
     assert "zzz" in v["message"] and "ccc" in v["message"] and "0.13.0" in v["message"]
 
@@ -300,21 +325,20 @@ def test_parse_migrations_and_verdict():
 @pytest.mark.skipif(not os.path.isdir(MIGRATIONS), reason="Open WebUI venv of the test bed not installed")
 def test_real_migrations_know_fixture_revision(expected):
     files = {n: open(os.path.join(MIGRATIONS, n), encoding="utf-8").read() for n in os.listdir(MIGRATIONS) if n.endswith(".py")}
-    m = _restore.parse_migrations(files)
+    m = _alembic.parse_migrations(files)
     assert len(m["revisions"]) > 20
     assert expected["alembic_revision"] in m["revisions"]
     assert m["heads"] and len(m["heads"]) == 1
 
 
 def test_drill_on_fixture(env, expected):
-    res = _restore.drill({"repository": env["repo"], "host": "h1", "instance": "owui",
-                          "scratch": str(env["tmp"] / "scratch"), "boot": "never"})
+    res = _drill.drill(env["repo"], "h1", "owui", str(env["tmp"] / "scratch"), boot="never")
     assert res["ok"], res["problems"]
     assert res["databases"]["webui.db"]["integrity"] == "ok"
     assert res["databases"]["webui.db"]["row_counts"]["chat"] == expected["chats"]["total"]
     assert res["uploads_checked"] == len(expected["files"])
     assert os.listdir(str(env["tmp"] / "scratch")) == []
-    assert _restore.drill_targets(env["repo"]) == [("h1", "owui")]
+    assert _drill.drill_targets(env["repo"]) == [("h1", "owui")]
 
 
 def test_drill_fails_loudly_on_a_row_count_mismatch(env):
@@ -323,8 +347,7 @@ def test_drill_fails_loudly_on_a_row_count_mismatch(env):
     m = json.load(open(mp))
     m["databases"]["webui.db"]["row_counts"]["chat"] = 41
     json.dump(m, open(mp, "w"))
-    res = _restore.drill({"repository": env["repo"], "host": "h1", "instance": "owui",
-                          "scratch": str(env["tmp"] / "scratch"), "boot": "never"})
+    res = _drill.drill(env["repo"], "h1", "owui", str(env["tmp"] / "scratch"), boot="never")
     assert not res["ok"]
     assert any("table chat has 40 rows, manifest 41" in p for p in res["problems"])
 
@@ -341,11 +364,11 @@ def test_unknown_component_and_source():
     with pytest.raises(BackupError, match="unknown component"):
         _restore.normalize({"repository": "/r", "data_dir": "/d", "components": ["chats"]})
     with pytest.raises(BackupError, match="not available"):
-        _restore.open_source({"source": "s3", "repository": "/r", "host": "h", "instance": "i"})
+        _restore_source.open_source("s3", "/r", "h", "i")
 
 
 def test_swap_order_keeps_a_database_in_place():
-    assert _restore._db_last(["webui.db", "uploads", "webui.db-wal", "cache"]) == ["uploads", "cache", "webui.db-wal", "webui.db"]
+    assert _swap._db_last(["webui.db", "uploads", "webui.db-wal", "cache"]) == ["uploads", "cache", "webui.db-wal", "webui.db"]
 
 
 @pytest.mark.parametrize("fail_at", [3, 5, 6, 8])  # moving aside, last aside, the preserved cache, moving in
@@ -364,10 +387,10 @@ def test_failure_in_the_middle_of_the_swap_puts_everything_back(env, monkeypatch
         calls["n"] += 1
         if calls["n"] == fail_at:
             raise OSError(5, "I/O error (injected)")
-    monkeypatch.setattr(_restore.os, "rename", flaky)
+    monkeypatch.setattr(_swap.os, "rename", flaky)
     with pytest.raises(OSError):
         _restore.run(_job(env))
-    monkeypatch.setattr(_restore.os, "rename", real)
+    monkeypatch.setattr(_swap.os, "rename", real)
     assert sorted(os.listdir(env["data"])) == before
     assert open(os.path.join(models, "m.bin"), "rb").read() == b"model"
     assert _counts(os.path.join(env["data"], "webui.db"))["chat"] == 0
@@ -391,7 +414,7 @@ def test_latest_falls_back_with_a_warning():
     snaps = [("20261101T000000Z", datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc), True, None),
              ("20261102T000000Z", datetime.datetime(2026, 11, 2, tzinfo=datetime.timezone.utc), False, "damaged: x")]
     skipped = []
-    assert _restore.select_snapshot(snaps, skipped=skipped) == "20261101T000000Z"
+    assert _restore_source.select_snapshot(snaps, skipped=skipped) == "20261101T000000Z"
     assert skipped == ["20261102T000000Z: damaged: x"]
 
 
