@@ -29,10 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.d
 
 
 class FakeEngine(object):
-    def __init__(self, path, status=204, body=b""):
+    def __init__(self, path, status=204, body=b"", delay=0.0):
         self.path = path
         self.status = status
         self.body = body
+        self.delay = delay  # seconds before each answer (an overloaded engine)
         self.requests = []
         self.times = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -56,6 +57,7 @@ class FakeEngine(object):
                     data += chunk
                 self.requests.append(data.split(b"\r\n", 1)[0].decode())
                 self.times.append(time.monotonic())
+                time.sleep(self.delay)
                 reason = {204: "No Content", 304: "Not Modified", 500: "Internal Server Error"}.get(self.status, "X")
                 conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                              b"Connection: close\r\n\r\n%s" % (self.status, reason.encode(), len(self.body), self.body))
@@ -118,6 +120,41 @@ def test_engine_20_10_not_paused_500_is_success(tmp_path):
         assert res["fired_ok"] and len(e.requests) == 1
     finally:
         e.close()
+
+
+def test_start_resumes_every_container_in_the_given_order(engine, tmp_path):
+    """B4: the net of a cold backup starts the app and each dependent the run stopped, app first."""
+    net = _safety.arm(["app", "pipelines", "worker"], "start", 0.2, docker_socket=engine.path, log_dir=str(tmp_path))
+    assert engine.wait_for(3, 5) == ["POST /containers/%s/start HTTP/1.1" % c for c in ("app", "pipelines", "worker")]
+    assert net.disarm()["fired_ok"]
+    assert [r.get("container") for r in _safety.read_log(net.log_path) if r["event"] == "fired"] == ["app", "pipelines", "worker"]
+
+
+def test_disarm_during_a_fire_in_progress_reports_fired(tmp_path):
+    """A disarm that comes while the watchdog is still inside fire() (slow engine) must not say "not fired":
+    the caller would publish a copy taken while the app ran again."""
+    e = FakeEngine(str(tmp_path / "slow.sock"), delay=2.0)
+    try:
+        net = _safety.arm("c12", "unpause", 0.2, docker_socket=e.path, log_dir=str(tmp_path))
+        e.wait_for(1, 5)                    # the watchdog is waiting for the engine's answer
+        assert net.fired()
+        res = net.disarm(timeout=0.3)
+        assert res["fired"] and not res["disarmed"]
+    finally:
+        e.close()
+
+
+def test_hold_refuses_a_second_freeze_of_the_same_container(tmp_path, monkeypatch):
+    monkeypatch.setattr(_safety, "LOCK_DIRS", (str(tmp_path),))
+    with _safety.hold("c13"):
+        with pytest.raises(BackupError) as err:
+            with _safety.hold("c13", timeout=0.2):
+                pass
+        assert "another run is pausing or stopping container c13" in str(err.value)
+        with _safety.hold("c14"):    # another container is not blocked
+            pass
+    with _safety.hold("c13"):        # released
+        pass
 
 
 def test_engine_down_is_retried_then_logged(tmp_path):
