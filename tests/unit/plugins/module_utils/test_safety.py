@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -25,51 +23,9 @@ import pytest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
+from fakes import FakeEngine
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-
-
-class FakeEngine(object):
-    def __init__(self, path, status=204, body=b"", delay=0.0):
-        self.path = path
-        self.status = status
-        self.body = body
-        self.delay = delay  # seconds before each answer (an overloaded engine)
-        self.requests = []
-        self.times = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, dummy = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data.split(b"\r\n", 1)[0].decode())
-                self.times.append(time.monotonic())
-                time.sleep(self.delay)
-                reason = {204: "No Content", 304: "Not Modified", 500: "Internal Server Error"}.get(self.status, "X")
-                conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                             b"Connection: close\r\n\r\n%s" % (self.status, reason.encode(), len(self.body), self.body))
-
-    def wait_for(self, n, timeout):
-        end = time.monotonic() + timeout
-        while len(self.requests) < n and time.monotonic() < end:
-            time.sleep(0.01)
-        return self.requests
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
