@@ -293,3 +293,12 @@ def test_rendered_runner_runs_the_job_from_the_installed_engine(env, tmp_path):
     os.unlink(os.path.join(env["data"], "webui.db"))
     proc = subprocess.run([str(runner), jf], capture_output=True, text=True, env=clean_env, timeout=300, check=False)
     assert proc.returncode == 1 and "FAILED" in proc.stdout
+
+
+def test_hooks_run_without_a_shell_as_documented():
+    """The documented way to use a variable in a hook is sh -c; a bare $VAR reaches the program literally."""
+    env = {"OWB_INSTANCE": "owui", "OWB_STATUS": "ok"}
+    res, err = _job.run_hooks("post", ["echo \"backup of $OWB_INSTANCE\"",
+                                       "sh -c 'echo \"backup of $OWB_INSTANCE: $OWB_STATUS\"'"], env)
+    assert err is None
+    assert [r["output"] for r in res] == ["backup of $OWB_INSTANCE\n", "backup of owui: ok\n"]
