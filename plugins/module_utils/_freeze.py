@@ -181,7 +181,7 @@ class Freezer(object):
                               "check `docker ps -a`; the safety net will try again at its deadline")
         if net.disarm().get("fired"):
             raise BackupError(
-                "the freeze of %s outlived its deadline (freeze_timeout %ss): the safety net resumed the app before "
+                "the freeze of %s outlived freeze_timeout (%ss): the safety net resumed the app before "
                 "the consistent copy was complete, so nothing was published" % (self.source["container"], self.job["freeze_timeout"]),
                 "run the backup again (the Docker engine or the disk was overloaded), raise freeze_timeout, or use mode 'cold'")
 
