@@ -6,9 +6,9 @@
 
 Flow (the freeze window holds only what needs it)::
 
-    validate -> lock repository -> capture secret key -> [arm safety net -> pause|stop]
+    validate -> lock repository -> capture secret key -> [hold the container, arm safety net -> pause|stop]
       -> pin webui.db (WAL) / copy it (rollback journal) -> copy vector_db (link unchanged segments)
-      -> [resume|start + wait healthy -> disarm] -> copy webui.db from the pinned snapshot
+      -> [resume|start -> disarm (-> cold: wait healthy)] -> copy webui.db from the pinned snapshot
       -> link or copy the rest -> integrity checks, row counts, upload check -> manifest -> publish
 
 Plain Python: the Ansible module and the scheduled runner both call :func:`run` with the same job.
