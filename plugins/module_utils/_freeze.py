@@ -28,6 +28,12 @@ MODES = ("hot", "pause", "cold")
 START_SLACK_S = 30  # net deadline of a cold run: the copy (freeze_timeout) + every stop + this for the starts
 
 
+def container_state(info):
+    """``running``, ``paused``, ``exited``... of a container from its inspect data."""
+    st = info.get("State") or {}
+    return "paused" if st.get("Paused") else st.get("Status")
+
+
 def effective_mode(mode, container, state):
     """The mode a run really uses: ``mode`` (None: ``pause`` with a container, else ``hot``) checked here
     only; ``offline`` for a container that is not running (it is backed up as it is and not started).
@@ -80,7 +86,12 @@ class Freezer(object):
         self._hold = contextlib.ExitStack()
         self._hold.enter_context(_safety.hold(cid, timeout=self.job["lock_timeout"]))
         try:
-            if self.effective == "pause":
+            # decided again under the hold: the state seen before may have been another run's freeze
+            self.effective = effective_mode(self.job["mode"], self.source["container"],
+                                            container_state(self.docker.inspect(cid)))
+            if self.effective == "offline":
+                self.warnings.append("container %s stopped meanwhile: backed up as is, not started" % self.source["container"])
+            elif self.effective == "pause":
                 self._freeze_pause(cid)
             else:
                 self._freeze_cold(cid)

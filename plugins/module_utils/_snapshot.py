@@ -144,7 +144,6 @@ def resolve_source(job, docker=None):
         mount = docker.data_mount(info)
         image = docker.image_info(info)
         env = docker.env(info)
-        state = info.get("State", {})
         source.update({
             "container": info.get("Name", "").lstrip("/") or job["container"],
             "container_id": info.get("Id"),
@@ -152,7 +151,7 @@ def resolve_source(job, docker=None):
             "image_digest": image.get("digest"),
             "app_version": image.get("version"),
             "mount": {"type": mount.get("type"), "name": mount.get("name")},
-            "state": "paused" if state.get("Paused") else state.get("Status"),
+            "state": _freeze.container_state(info),
             "env": env,
         })
         if not job["data_dir"]:

@@ -765,3 +765,24 @@ def test_second_run_of_the_same_container_into_another_repository_is_refused(fix
     assert "another run is pausing or stopping container %s" % CID in str(inner.get("error"))
     assert log.count("pause") == 1 and log.count("unpause") == 1  # the first run's freeze was not broken
     assert _chat_ids(os.path.join(res["path"], "data", "webui.db")) == {"at-pause"}
+
+
+def test_container_frozen_by_someone_else_after_the_run_looked_is_left_alone(fixture_data_dir, tmp_path, spy):
+    """The state is read again under the container's hold: a container paused since the run looked at it (by
+    another tool or run) is refused, not 'paused' (a no-op) and then unpaused in the middle of that freeze."""
+    log, nets = spy
+
+    class Docker(FakeDocker):
+        def inspect(self, name):
+            info = super().inspect(name)
+            self.states[CID] = "paused"  # frozen right after the run's first look
+            return info
+
+    docker = Docker(fixture_data_dir, log)
+    try:
+        with pytest.raises(BackupError) as ei:
+            _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert "is paused" in str(ei.value)
+    assert nets == [] and "unpause" not in log and docker.state == "paused"
