@@ -14,7 +14,8 @@ version_added: 0.2.0
 description:
   - The backup job of one instance, as the C(backup) role runs it, in one step. Pre hooks; the snapshot
     (see M(sage_open_webui.backup.openwebui_snapshot)), which resumes exactly the containers it paused or stopped
-    (a host-side safety net does it if the module process dies) and nothing else; post hooks, also after a failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
+    (a host-side safety net does it if the module process dies) and nothing else; post hooks, also after a
+    failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
     then retention (see M(sage_open_webui.backup.snapshot_prune)), which never deletes the newest verified snapshot.
   - With I(action=save) nothing is backed up; the job is checked and written to I(job_file) (mode 0600). A
     systemd timer or cron entry (role C(schedule)) then runs C(owb-backup job_file) on the host, which
