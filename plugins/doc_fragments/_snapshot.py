@@ -39,12 +39,16 @@ options:
     description:
       - C(hot) never interrupts the app; C(vector_db/) is copied only when it stayed unchanged during the copy.
       - C(pause) freezes the container with C(docker pause) around the consistent section only.
-      - C(cold) stops the container (and I(dependents)) around that section and waits until it is healthy again.
+      - C(cold) stops the container (and the running I(dependents)) around that section, starts them again and waits
+        until the app is healthy (a start slower than I(health_timeout) is a warning: the copy is complete).
       - Defaults to C(pause) with a container, C(hot) without.
+      - A container that is not running is backed up as it is (C(offline)) and not started; a paused one is
+        refused, in check mode too (only whoever paused it may thaw it).
     type: str
     choices: [hot, pause, cold]
   dependents:
-    description: Containers stopped before the app and started after it in I(mode=cold).
+    description: Containers stopped before the app and started after it in I(mode=cold); one that is not running is left
+      as it is.
     type: list
     elements: str
     default: []
@@ -85,7 +89,10 @@ options:
     description: Path of a C(.webui_secret_key) file on the host, for installs without Docker.
     type: path
   freeze_timeout:
-    description: Seconds after which the safety net unpauses (or starts) the container whatever happens.
+    description:
+      - Seconds after which the safety net unpauses the container whatever happens. In I(mode=cold) the net starts
+        the app and the dependents the run stopped after this plus I(stop_timeout) per stopped container plus 30 s;
+        it is disarmed as soon as they were started (waiting for health is not its job).
     type: float
     default: 10
   stop_timeout:

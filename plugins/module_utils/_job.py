@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """One backup job, two triggers.
 
-``backup(job)`` is the whole backup of one instance: pre hooks, the snapshot, making sure the app (and its
-dependents) runs again, post hooks (also after a failure, with ``OWB_STATUS``), then retention. The
+``backup(job)`` is the whole backup of one instance: pre hooks, the snapshot (which resumes exactly what it
+paused or stopped, nothing else), post hooks (also after a failure, with ``OWB_STATUS``), then retention. The
 ``openwebui_backup`` module runs it for ``ansible-playbook``; a systemd timer or cron runs the very same
 function on the host through ``main()`` (``owb-backup <job.json>``), with the job file that module wrote
 (``action: save``) from the same role variables. No Ansible imports.
@@ -104,27 +104,6 @@ def run_hooks(kind, cmds, env):
     return results, None
 
 
-def _ensure_running(snap, docker=None):
-    """The app and its dependents run again, whatever happened (the role does the same from the controller)."""
-    if not snap.get("container") or snap.get("mode") not in ("pause", "cold"):
-        return []
-    problems = []
-    try:
-        docker = docker or _snapshot._docker_client(snap)
-    except Exception as e:  # noqa: BLE001 - report, the safety net is still armed
-        return ["cannot reach Docker to check the app runs: %s" % e]
-    for name in [snap["container"]] + list(snap.get("dependents") or []):
-        try:
-            st = docker.inspect(name).get("State") or {}
-            if st.get("Paused"):
-                docker.unpause(name)
-            elif not st.get("Running"):
-                docker.start(name)
-        except Exception as e:  # noqa: BLE001
-            problems.append("%s: %s" % (name, e))
-    return problems
-
-
 def check(job):
     """``(normalized snapshot job, hooks, retention policy)``: every check a run makes before it starts."""
     snap, hooks, policy = split(job)
@@ -133,7 +112,7 @@ def check(job):
 
 def backup(job, check_mode=False, docker=None):
     """The whole backup of one instance. Returns ``{changed, snapshot, prune, hooks, summary, warnings}``;
-    raises BackupError (after the post hooks ran and the app runs again) when it failed."""
+    raises BackupError (after the post hooks ran) when it failed."""
     snap, hooks, policy = check(job)
     env = {"OWB_INSTANCE": snap["instance"]}
     retention = dict(policy, repository=snap["repository"], host=snap["host"], instance=snap["instance"])
@@ -153,17 +132,13 @@ def backup(job, check_mode=False, docker=None):
         raise BackupError("%s; nothing was backed up" % error, "fix the hook (it runs on the managed host as root)",
                           hooks=result["hooks"])
     failure = None
-    try:
+    try:  # the snapshot resumes what it paused or stopped itself (and its safety net, if it cannot)
         result["snapshot"] = _snapshot.run(snap, docker=docker)
     except BackupError as e:
         failure = e
-    except Exception as e:  # noqa: BLE001 - still resume the app and run the post hooks
-        failure = BackupError("unexpected error: %s" % e, "see the traceback in the result; the app was resumed",
+    except Exception as e:  # noqa: BLE001 - still run the post hooks
+        failure = BackupError("unexpected error: %s" % e, "see the traceback in the result",
                               exception=traceback.format_exc())
-    finally:
-        stuck = _ensure_running(snap, docker)
-    if stuck:
-        result["warnings"].append("could not make sure these run again: %s" % "; ".join(stuck))
     post_env = dict(env, OWB_STATUS="failed" if failure else "ok",
                     OWB_SNAPSHOT=(result["snapshot"] or {}).get("path") or "")
     result["hooks"]["post"], post_error = run_hooks("post", hooks["post"], post_env)

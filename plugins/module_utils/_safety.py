@@ -2,9 +2,9 @@
 # Copyright (c) 2026, sage_open_webui.backup contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Host-side safety net: a detached watchdog that resumes a container the backup paused or stopped.
+"""Host-side safety net: a detached watchdog that resumes the containers the backup paused or stopped.
 
-``arm(container_id, "unpause"|"start", deadline_s)`` spawns ``python3 -I -S -c <WATCHDOG_SOURCE>`` in a new
+``arm(containers, "unpause"|"start", deadline_s)`` (one id or a list, in the order to resume) spawns ``python3 -I -S -c <WATCHDOG_SOURCE>`` in a new
 session (``setsid``: it survives SIGKILL of the arming process and of its whole process group), with no
 stdin/stdout/stderr (Ansible does not wait for it). The watchdog resumes the container through the Docker
 API over the unix socket (plain HTTP, stdlib only) when
@@ -14,7 +14,10 @@ API over the unix socket (plain HTTP, stdlib only) when
 - the deadline passes (the freeze took too long),
 
 and exits quietly when ``SafetyNet.disarm()`` writes the disarm byte. What it did is appended (JSON lines) to
-``/run/owb-safety-<container id[:12]>.log`` (``/tmp`` when /run is not writable) and sent to syslog.
+``/run/owb-safety-<first container id[:12]>.log`` (``/tmp`` when /run is not writable) and sent to syslog.
+
+``hold(container_id)`` is the host-wide lock of one container's freeze: two runs (into two repositories, so
+under two repository locks) never pause or stop the same container at once.
 
 The source is embedded as a string, not a file path: module_utils run from Ansible's AnsiballZ zip.
 
@@ -23,6 +26,8 @@ This is a private module of the sage_open_webui.backup collection; its API may c
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import select
@@ -31,9 +36,11 @@ import sys
 import time
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import socket_path
 
 ACTIONS = ("unpause", "start")
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")
 EXIT_DISARMED = 0
 EXIT_FIRED_OK = 10
 EXIT_FIRED_FAILED = 11
@@ -45,14 +52,14 @@ try:
 except ImportError:
     syslog = None
 
-cid, action, sock_path, log_path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+cids, action, sock_path, log_path = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 deadline = float(sys.argv[5])          # time.monotonic() value (CLOCK_MONOTONIC is system-wide)
 ppid, pstart = int(sys.argv[6]), sys.argv[7]
 rfd, readyfd = int(sys.argv[8]), int(sys.argv[9])
 stop_grace = float(sys.argv[10])         # action start: how long a stop may still be under way
 
 def log(event, **kw):
-    rec = {"time": time.time(), "pid": os.getpid(), "container": cid, "action": action, "event": event}
+    rec = {"time": time.time(), "pid": os.getpid(), "container": cids[0], "action": action, "event": event}
     rec.update(kw)
     line = json.dumps(rec, sort_keys=True)
     try:
@@ -67,7 +74,7 @@ def log(event, **kw):
         try:
             syslog.openlog("owb-safety", syslog.LOG_PID, syslog.LOG_DAEMON)
             syslog.syslog(syslog.LOG_WARNING if event.startswith("fired") else syslog.LOG_INFO, line)
-        except Exception:
+        except OSError:
             pass
 
 def starttime(pid):
@@ -128,30 +135,33 @@ def docker_post(path, method="POST"):
         body = out
     return status, body.decode("utf-8", "replace")
 
-def container_state():
+def container_state(cid):
     status, body = docker_post("/containers/%s/json" % cid, method="GET")
     if status != 200:
         return None
     return json.loads(body).get("State") or {}
 
-def watch_after_start(reason, grace):
+def watch_after_start(reason, grace, watched):
     # 304 "already started" can mean "still stopping": the stop of a killed backup may still finish and
-    # leave the container down. Watch it for the stop grace period and start it again if that happens.
+    # leave a container down. Watch them for the stop grace period and start one again if that happens.
     end = time.monotonic() + grace
-    while time.monotonic() < end:
+    while watched and time.monotonic() < end:
         time.sleep(0.5)
-        try:
-            st = container_state()
-        except Exception:
-            continue
-        if st is None:
-            return
-        if not st.get("Running") and not st.get("Restarting") and st.get("Status") in ("exited", "created"):
-            status, body = docker_post("/containers/%s/start" % cid)
-            log("fired_again", reason=reason + "; it stopped after all", status=status, body=body.strip()[:200])
-            return
+        for cid in list(watched):
+            try:
+                st = container_state(cid)
+            except (OSError, ValueError):
+                continue
+            if st is None:
+                watched.remove(cid)
+            elif not st.get("Running") and not st.get("Restarting") and st.get("Status") in ("exited", "created"):
+                status, body = docker_post("/containers/%s/start" % cid)
+                log("fired_again", container=cid, reason=reason + "; it stopped after all", status=status,
+                    body=body.strip()[:200])
+                watched.remove(cid)
 
-def fire(reason):
+def fire_one(cid, reason):
+    """(resumed, answered 'already') for one container."""
     path = "/containers/%s/%s" % (cid, action)
     last = None
     for attempt in range(1, 41):
@@ -164,16 +174,22 @@ def fire(reason):
         text = body.lower()
         ok = status in (204, 304) or (status in (409, 500) and ("not paused" in text or "already" in text))
         if ok:
-            log("fired", reason=reason, status=status, attempts=attempt, body=body.strip()[:200])
-            if action == "start" and status != 204:
-                watch_after_start(reason, stop_grace)
-            return 10
+            log("fired", container=cid, reason=reason, status=status, attempts=attempt, body=body.strip()[:200])
+            return True, status != 204
         last = "HTTP %d %s" % (status, body.strip()[:200])
         if status == 404:
             break
         time.sleep(min(0.1 * attempt, 1.0))
-    log("fired_failed", reason=reason, error=last)
-    return 11
+    log("fired_failed", container=cid, reason=reason, error=last)
+    return False, False
+
+def fire(reason):
+    # "firing" first: a disarm that comes while this runs must learn that the net acted
+    log("firing", reason=reason, containers=cids)
+    results = [(cid,) + fire_one(cid, reason) for cid in cids]
+    if action == "start":
+        watch_after_start(reason, stop_grace, [cid for cid, ok, already in results if ok and already])
+    return 10 if all(ok for cid, ok, already in results) else 11
 
 def main():
     os.umask(0o077)
@@ -223,12 +239,10 @@ def _proc_starttime(pid):
 
 
 def _socket_path(docker_socket):
-    sock = docker_socket or DEFAULT_DOCKER_SOCKET
-    if sock.startswith("unix://"):
-        sock = sock[len("unix://"):]
-    if "://" in sock:
+    sock = socket_path(docker_socket or DEFAULT_DOCKER_SOCKET)
+    if sock is None:
         raise BackupError(
-            "the safety net talks to the Docker engine over a unix socket, not %s" % sock,
+            "the safety net talks to the Docker engine over a unix socket, not %s" % docker_socket,
             "use a unix socket (docker_host: unix:///var/run/docker.sock) for backups that pause or stop",
         )
     return sock
@@ -266,13 +280,14 @@ def read_log(path):
 class SafetyNet(object):
     """Handle on an armed watchdog. ``disarm()`` before the arming process exits, after resuming."""
 
-    def __init__(self, proc, wfd, container_id, action, deadline_s, log_path, armed_ms, ready_fd=None):
+    def __init__(self, proc, wfd, containers, action, deadline_s, log_path, armed_ms, ready_fd=None):
         self._proc = proc
         self._ready_fd = ready_fd
         self.ready = False
         self._wfd = wfd
         self.pid = proc.pid
-        self.container_id = container_id
+        self.containers = list(containers)
+        self.container_id = self.containers[0]
         self.action = action
         self.deadline_s = deadline_s
         self.log_path = log_path
@@ -310,15 +325,19 @@ class SafetyNet(object):
         return self._wfd is not None and self._proc.poll() is None
 
     def fired(self):
-        """True when the watchdog already acted (deadline passed): the container was resumed by it."""
-        code = self._proc.poll()
-        return code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED)
+        """True when the watchdog acted or is acting (deadline passed): it resumes or resumed the containers."""
+        return self._proc.poll() in (EXIT_FIRED_OK, EXIT_FIRED_FAILED) or self._firing()
+
+    def _firing(self):
+        """The watchdog logged that it started to fire (it may still be retrying or watching a start)."""
+        return any(r.get("pid") == self.pid and r.get("event") == "firing" for r in read_log(self.log_path))
 
     def disarm(self, timeout=5.0):
         """Tell the watchdog to exit without touching the container.
 
         Returns ``{"disarmed": bool, "fired": bool, "exit_code": int|None}``; ``fired`` True means the
-        deadline had passed and the watchdog already resumed the container (the frozen window was broken).
+        deadline had passed and the watchdog resumed the containers (the frozen window was broken), also when
+        it is still at it after ``timeout`` (then ``exit_code`` is None and ``fired_ok`` not known yet).
         """
         if self.result is not None:
             return self.result
@@ -344,7 +363,7 @@ class SafetyNet(object):
             self._ready_fd = None
         self.result = {
             "disarmed": code == EXIT_DISARMED,
-            "fired": code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED),
+            "fired": code in (EXIT_FIRED_OK, EXIT_FIRED_FAILED) or (code is None and self._firing()),
             "fired_ok": code == EXIT_FIRED_OK,
             "exit_code": code,
             "ready": self.ready,
@@ -360,9 +379,10 @@ class SafetyNet(object):
         return False
 
 
-def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, python=None, log_dir=None,
+def arm(containers, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, python=None, log_dir=None,
         wait_ready=False, stop_grace_s=60.0):
-    """Arm the watchdog for ``container_id`` and return a ``SafetyNet``.
+    """Arm the watchdog for ``containers`` (an id or name, or a list of them in the order to resume: the
+    app before its dependents) and return a ``SafetyNet``.
 
     ``action``: ``unpause`` (after ``docker pause``) or ``start`` (after ``docker stop``). ``deadline_s``:
     seconds after which the watchdog resumes the container even though the arming process still lives.
@@ -378,7 +398,8 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
     """
     if action not in ACTIONS:
         raise BackupError("unknown safety net action %r" % (action,), "use one of %s" % ", ".join(ACTIONS))
-    if not container_id:
+    containers = [containers] if isinstance(containers, str) else [str(c) for c in containers or ()]
+    if not containers or not all(containers):
         raise BackupError("the safety net needs a container id", "pass the id of the container to protect")
     deadline_s = float(deadline_s)
     if deadline_s <= 0:
@@ -386,13 +407,13 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
                           "give the longest freeze you accept, in seconds")
     sock = _socket_path(docker_socket)
     t0 = time.monotonic()
-    log_path = log_path_for(container_id, log_dir)
+    log_path = log_path_for(containers[0], log_dir)
     interpreter = python or sys.executable or "/usr/bin/python3"
     rfd, wfd = os.pipe()
     ready_r, ready_w = os.pipe()
     args = [
         interpreter, "-I", "-S", "-c", WATCHDOG_SOURCE,
-        str(container_id), action, sock, log_path, repr(t0 + deadline_s),
+        json.dumps(containers), action, sock, log_path, repr(t0 + deadline_s),
         str(os.getpid()), _proc_starttime(os.getpid()), str(rfd), str(ready_w), repr(float(stop_grace_s)),
     ]
     try:
@@ -410,8 +431,40 @@ def arm(container_id, action, deadline_s, docker_socket=DEFAULT_DOCKER_SOCKET, p
         )
     os.close(rfd)
     os.close(ready_w)
-    net = SafetyNet(proc, wfd, str(container_id), action, deadline_s, log_path, None, ready_r)
+    net = SafetyNet(proc, wfd, containers, action, deadline_s, log_path, None, ready_r)
     if wait_ready:
         net.wait_ready()
     net.armed_ms = round((time.monotonic() - t0) * 1000.0, 1)
     return net
+
+
+def _lock_path(container_id):
+    name = "owb-freeze-%s.lock" % "".join(c for c in str(container_id) if c.isalnum() or c in "-_.")[:64]
+    for d in LOCK_DIRS:
+        if os.path.isdir(d) and os.access(d, os.W_OK):
+            return os.path.join(d, name)
+    return os.path.join(LOCK_DIRS[-1], name)
+
+
+@contextlib.contextmanager
+def hold(container_id, timeout=0.0):
+    """Host-wide lock of one container's freeze (flock, released when the process ends): a second run that
+    would pause or stop the same container (from another repository, under another repository lock) is
+    refused instead of thawing the first run's freeze."""
+    path = _lock_path(container_id)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + float(timeout or 0)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BackupError(
+                        "another run is pausing or stopping container %s right now (lock %s)" % (container_id, path),
+                        "wait for it to finish (a backup into another repository, or a restore); nothing was changed")
+                time.sleep(0.1)
+        yield path
+    finally:
+        os.close(fd)

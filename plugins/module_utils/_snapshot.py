@@ -6,9 +6,9 @@
 
 Flow (the freeze window holds only what needs it)::
 
-    validate -> lock repository -> capture secret key -> [arm safety net -> pause|stop]
+    validate -> lock repository -> capture secret key -> [hold the container, arm safety net -> pause|stop]
       -> pin webui.db (WAL) / copy it (rollback journal) -> copy vector_db (link unchanged segments)
-      -> [resume|start + wait healthy -> disarm] -> copy webui.db from the pinned snapshot
+      -> [resume|start -> disarm (-> cold: wait healthy)] -> copy webui.db from the pinned snapshot
       -> link or copy the rest -> integrity checks, row counts, upload check -> manifest -> publish
 
 Plain Python: the Ansible module and the scheduled runner both call :func:`run` with the same job.
@@ -19,6 +19,8 @@ This is a private module of the sage_open_webui.backup collection.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import datetime
 import errno
 import hashlib
 import json
@@ -38,15 +40,14 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 )
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _freeze
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _ollama
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
-MODES = ("hot", "pause", "cold")
-MAIN_TABLES = ("user", "auth", "chat", "chat_message", "file", "knowledge", "knowledge_file", "folder",
-               "tag", "config", "memory", "model", "prompt", "tool", "function", "channel", "message",
-               "note", "group", "feedback", "alembic_version")
+WORKERS = 4       # copy threads after the thaw (the databases and the files in parallel)
+HOT_RETRIES = 5   # hot mode: how often vector_db is copied again when it changed during the copy
 
 DEFAULTS = {
     "data_dir": None,
@@ -68,8 +69,6 @@ DEFAULTS = {
     "health_timeout": 180,
     "dependents": [],
     "lock_timeout": 0.0,
-    "workers": 4,
-    "hot_retries": 5,
     "include_ollama": False,
     "ollama_dir": None,
 }
@@ -87,14 +86,7 @@ def normalize(job):
     j["repository"] = os.path.abspath(j["repository"])
     if not j["data_dir"] and not j["container"]:
         raise BackupError("neither data_dir nor container given", "name the Open WebUI container, or give the data directory path")
-    if j["mode"] is None:
-        j["mode"] = "pause" if j["container"] else "hot"
-    if j["mode"] not in MODES:
-        raise BackupError("mode %r is not one of hot, pause, cold" % j["mode"],
-                          "use 'hot' (no interruption), 'pause' (freeze well under a second) or 'cold' (stop and start)")
-    if j["mode"] in ("pause", "cold") and not j["container"]:
-        raise BackupError("mode %r needs a container to %s" % (j["mode"], "pause" if j["mode"] == "pause" else "stop"),
-                          "name the Open WebUI container, or use mode 'hot' for a plain data directory")
+    j["mode"] = _freeze.effective_mode(j["mode"], j["container"], None)
     for key, choices in (("verify", ("quick", "deep")), ("integrity", ("quick", "full", "none")),
                          ("sqlite_method", ("backup_api", "vacuum_into")), ("secret_key", ("auto", "skip"))):
         if j[key] not in choices:
@@ -110,7 +102,6 @@ def normalize(job):
     return j
 
 
-
 def argument_spec():
     """The options of a snapshot job as an Ansible argument spec (documented by the _snapshot doc fragment)."""
     return dict(
@@ -119,7 +110,7 @@ def argument_spec():
         data_dir=dict(type="path"),
         host=dict(type="str"),
         instance=dict(type="str"),
-        mode=dict(type="str", choices=["hot", "pause", "cold"]),
+        mode=dict(type="str", choices=list(_freeze.MODES)),
         dependents=dict(type="list", elements="str", default=[]),
         exclude=dict(type="list", elements="str", default=list(_files.DEFAULT_EXCLUDE)),
         include=dict(type="list", elements="str", default=[]),
@@ -153,7 +144,6 @@ def resolve_source(job, docker=None):
         mount = docker.data_mount(info)
         image = docker.image_info(info)
         env = docker.env(info)
-        state = info.get("State", {})
         source.update({
             "container": info.get("Name", "").lstrip("/") or job["container"],
             "container_id": info.get("Id"),
@@ -161,7 +151,7 @@ def resolve_source(job, docker=None):
             "image_digest": image.get("digest"),
             "app_version": image.get("version"),
             "mount": {"type": mount.get("type"), "name": mount.get("name")},
-            "state": "paused" if state.get("Paused") else state.get("Status"),
+            "state": _freeze.container_state(info),
             "env": env,
         })
         if not job["data_dir"]:
@@ -318,151 +308,47 @@ def _tree_signature(root):
     return sig
 
 
-class _Freezer(object):
-    """pause/unpause or stop/start around the critical section, with a host-side safety net."""
+@dataclasses.dataclass
+class _Run(object):
+    """What the steps of one run share (set once in ``run``, read by the steps)."""
+    job: dict
+    source: dict
+    docker: object
+    repo: Repository
+    prev: object
+    sid: str
+    staging: str
+    clock: object
+    warnings: list
+    stores: list
+    created: datetime.datetime = None
 
-    def __init__(self, job, source, docker, clock, warnings):
-        self.job = job
-        self.source = source
-        self.docker = docker
-        self.clock = clock
-        self.warnings = warnings
-        self.net = None
-        self.frozen_at = None
-        self.freeze_ms = 0
-        self.downtime_ms = 0
-        self.stop_ms = 0
-        self.start_ms = 0
-        self.stopped = []
-        self.effective = job["mode"]
-        if job["mode"] != "hot" and source["state"] != "running":
-            if source["state"] == "paused":
-                raise BackupError("container %s is paused" % source["container"],
-                                  "unpause it (docker unpause %s); a previous run may have been killed, "
-                                  "the safety net normally does this" % source["container"])
-            self.effective = "offline"
-            warnings.append("container %s is %s: backed up as is, not started" % (source["container"], source["state"]))
+    def __post_init__(self):
+        self.prev_index = _prev_index(self.prev)
+        self.sdata = os.path.join(self.staging, "data")
+        self.webui = (os.path.join(self.source["data_dir"], "webui.db"), os.path.join(self.sdata, "webui.db"))
+        self.vector_db = (os.path.join(self.source["data_dir"], "vector_db"), os.path.join(self.sdata, "vector_db"))
+        self.chroma = tuple(os.path.join(d, "chroma.sqlite3") for d in self.vector_db)
 
-    @property
-    def app_stopped(self):
-        return self.effective in ("cold", "offline")
 
-    def __enter__(self):
-        mode = self.effective
-        if mode not in ("pause", "cold"):
-            return self
-        from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
-        cid = self.source["container_id"]
-        sock = self.job["docker_host"]
-        if sock.startswith("unix://"):
-            sock = sock[len("unix://"):]
-        deadline = self.job["freeze_timeout"] + (0 if mode == "pause" else self.job["stop_timeout"] * (len(self.job["dependents"]) + 1) + 30)
-        self.net = _safety.arm(cid, "unpause" if mode == "pause" else "start", deadline, docker_socket=sock)
-        self.frozen_at = time.monotonic()
-        try:
-            if mode == "pause":
-                self._pause(cid)
-                self.clock.note("paused %s" % self.source["container"])
-                self._require_net("docker pause")
-            else:
-                for name in list(self.job["dependents"]) + [cid]:
-                    t = time.monotonic()
-                    self.docker.stop(name, timeout=self.job["stop_timeout"])
-                    self.stopped.append(name)
-                    if name == cid:
-                        self.stop_ms = int((time.monotonic() - t) * 1000)
-                self.clock.note("stopped %s (app stop took %d ms)" % (", ".join(self.job["dependents"] + [self.source["container"]]), self.stop_ms))
-                self._require_net("docker stop")
-        except Exception:
-            self._resume()
-            raise
-        return self
+@dataclasses.dataclass
+class _Copied(object):
+    """What the critical section and the copy after it produced."""
+    databases: dict
+    vector: dict
+    pinned: object = None      # webui.db pinned inside the freeze, copied after it
+    chroma_pin: object = None
+    raw_webui: bool = False    # webui.db copied raw inside the freeze, checked after it
+    db_ms: int = 0
+    entries: list = None
+    dirs: list = None
+    files_ms: int = 0
+    ollama: list = ()
 
-    def _require_net(self, what):
-        """The critical section runs only while the safety net still watches: if the Docker call took longer
-        than the net's deadline (an overloaded engine), the net has already acted and exited."""
-        fired = getattr(self.net, "fired", None)
-        if fired is not None and fired():
-            raise BackupError(
-                "%s of %s took longer than freeze_timeout (%ss); the safety net already resumed it, so the copy "
-                "would not be consistent and nothing was published" % (what, self.source["container"], self.job["freeze_timeout"]),
-                "the Docker engine was overloaded: run the backup again, raise freeze_timeout, or use mode 'cold'")
-
-    def _pause(self, cid, attempts=3):
-        """docker pause; the cgroup freezer can fail transiently under load ("unable to freeze"): retry."""
-        for attempt in range(attempts):
-            self.frozen_at = time.monotonic()  # the freeze (and its timing) starts with the pause call
-            try:
-                self.docker.pause(cid)
-                return
-            except BackupError as e:
-                if "unable to freeze" not in str(e) or attempt == attempts - 1:
-                    raise
-                self.warnings.append("docker pause of %s failed (%s), retried" % (self.source["container"], e.problem))
-                time.sleep(0.2 * (attempt + 1))
-
-    def thaw(self):
-        """Resume the app now (the critical section is over)."""
-        if self.frozen_at is None:
-            return
-        self._resume()
-
-    def _resume(self):
-        if self.frozen_at is None:
-            return
-        cid = self.source["container_id"]
-        errors = []
-        if self.effective == "pause":
-            try:
-                self.docker.unpause(cid)
-            except Exception as e:  # noqa: BLE001 - report, the safety net still runs
-                errors.append("unpause failed: %s" % e)
-            self.freeze_ms = int((time.monotonic() - self.frozen_at) * 1000)
-            self.downtime_ms = 0
-            self.clock.note("resumed %s after %d ms" % (self.source["container"], self.freeze_ms))
-        else:
-            t_copy_end = time.monotonic()
-            order = [cid] + list(self.job["dependents"])
-            for name in order:
-                if name in self.stopped or name == cid:
-                    try:
-                        self.docker.start(name)
-                    except Exception as e:  # noqa: BLE001
-                        errors.append("start %s failed: %s" % (name, e))
-            try:
-                self.docker.wait_healthy(cid, timeout=self.job["health_timeout"])
-            except Exception as e:  # noqa: BLE001
-                errors.append(str(e))
-            self.start_ms = int((time.monotonic() - t_copy_end) * 1000)
-            self.downtime_ms = int((time.monotonic() - self.frozen_at) * 1000)
-            self.freeze_ms = self.downtime_ms
-            self.clock.note("started %s, healthy after %d ms (downtime %d ms)" % (self.source["container"], self.start_ms, self.downtime_ms))
-        self.frozen_at = None
-        if self.net is not None:
-            if errors:
-                # leave the safety net armed: it retries at its deadline
-                self.warnings.append("safety net left armed for %s: %s" % (self.source["container"], "; ".join(errors)))
-            else:
-                state = self.net.disarm()
-                if isinstance(state, dict) and state.get("fired"):
-                    self.net = None
-                    raise BackupError(
-                        "the freeze of %s outlived freeze_timeout (%ss): the safety net resumed the app before the "
-                        "consistent copy was complete, so nothing was published" % (self.source["container"], self.job["freeze_timeout"]),
-                        "run the backup again (the Docker engine or the disk was overloaded), raise freeze_timeout, or use mode 'cold'")
-            self.net = None
-        if errors:
-            raise BackupError("could not bring %s back: %s" % (self.source["container"], "; ".join(errors)),
-                              "check `docker ps -a`; the safety net will try again at its deadline")
-
-    def __exit__(self, exc_type, exc, tb):
-        if self.frozen_at is not None:
-            try:
-                self._resume()
-            except BackupError:
-                if exc_type is None:
-                    raise
-        return False
+    def close_pins(self):
+        for conn in (self.pinned, self.chroma_pin):
+            if conn is not None:
+                conn.close()
 
 
 def run(job, docker=None, check_mode=False, now=None):
@@ -471,8 +357,7 @@ def run(job, docker=None, check_mode=False, now=None):
     clock = _common.Clock()
     warnings = []
     source, docker = resolve_source(job, docker)
-    data_dir = source["data_dir"]
-    clock.note("source %s (%s)" % (data_dir, source["container"] or "no container"))
+    clock.note("source %s (%s)" % (source["data_dir"], source["container"] or "no container"))
     stores = _ollama.resolve(job, source, docker, warnings)
     for store in stores:
         if is_inside(job["repository"], store["source"]):
@@ -483,22 +368,19 @@ def run(job, docker=None, check_mode=False, now=None):
         return _preview(job, source, repo, warnings, stores)
     _check_repository_writable(job["repository"])
     with repo.lock(timeout=job["lock_timeout"]):
-        prev = repo.latest_verified()
-        prev_index = _prev_index(prev)
         sid = repo.new_id(now or utcnow())
-        staging = repo.staging(sid)
+        r = _Run(job, source, docker, repo, repo.latest_verified(), sid, repo.staging(sid), clock, warnings, stores)
         try:
-            result = _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings, stores)
+            return _build(r)
         except OSError as e:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(r.staging, ignore_errors=True)
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise BackupError("no space left on the device of %s (%s)" % (job["repository"], e.strerror),
                                   "free space there or point the repository at a larger disk; nothing was published")
             raise
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(r.staging, ignore_errors=True)
             raise
-    return result
 
 
 def _check_repository_writable(root):
@@ -511,138 +393,132 @@ def _check_repository_writable(root):
         raise BackupError("repository %s is not writable" % root, "run as root (become: true) or fix its permissions")
 
 
-def _build(job, source, docker, repo, prev, prev_index, sid, staging, clock, warnings, stores=()):
-    data_dir = source["data_dir"]
-    sdata = os.path.join(staging, "data")
-    created = utcnow()
-    secret = _capture_secret(job, source, docker, staging, warnings)
-    webui_src = os.path.join(data_dir, "webui.db")
-    webui_dst = os.path.join(sdata, "webui.db")
-    webui_wal = _sqlite.header_info(webui_src)["wal"]
-    vsrc = os.path.join(data_dir, "vector_db")
-    vdst = os.path.join(sdata, "vector_db")
-    databases = {}
-    vector = {}
-    t_db = time.monotonic()
-    pinned = None
-    chroma_pin = None
-    raw_webui = False
-    chroma_src = os.path.join(vsrc, "chroma.sqlite3")
-    chroma_dst = os.path.join(vdst, "chroma.sqlite3")
-    freezer = _Freezer(job, source, docker, clock, warnings)
+def _build(r):
+    """Secret key, the freeze with the critical section, the copy after it, then checks and publish."""
+    r.created = utcnow()
+    secret = _capture_secret(r.job, r.source, r.docker, r.staging, r.warnings)
+    freezer = _freeze.Freezer(r.job, r.source, r.docker, r.clock, r.warnings)
     staged = None
     if freezer.effective != "hot":
         # the bulk of vector_db (HNSW segment files) before the freeze; only changes are copied inside it
-        staged = _stage_segments(vsrc, vdst, prev, prev_index)
+        staged = _stage_segments(r.vector_db[0], r.vector_db[1], r.prev, r.prev_index)
+    t_db = time.monotonic()
     with freezer:
         failpoint("frozen")
-        if freezer.effective == "pause":
-            try:
-                if webui_wal and job["sqlite_method"] == "backup_api":
-                    pinned = _sqlite.pin(webui_src, timeout=min(2.0, job["freeze_timeout"]))
-                else:
-                    _copy_raw_db(webui_src, webui_dst)
-                    raw_webui = True
-                chroma_pin = _pin_or_copy_chroma(chroma_src, chroma_dst, pin_timeout=0.05)
-                vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
-            except BaseException:
-                for conn in (pinned, chroma_pin):
-                    if conn is not None:
-                        conn.close()
-                raise
+        copied = _critical_section(r, freezer.effective, staged)
+        try:
             freezer.thaw()
-        elif freezer.effective in ("cold", "offline"):
+        except BaseException:
+            copied.close_pins()
+            raise
+    failpoint("thawed")
+    _copy_after_thaw(r, copied, t_db)
+    return _finish(r, freezer, secret, copied)
+
+
+def _critical_section(r, mode, staged):
+    """Inside the freeze (or, hot, without one): pin or copy the databases, copy the changed segment files."""
+    job = r.job
+    (webui_src, webui_dst), (vsrc, vdst), (chroma_src, chroma_dst) = r.webui, r.vector_db, r.chroma
+    c = _Copied(databases={}, vector={})
+    webui_wal = _sqlite.header_info(webui_src)["wal"]
+    if mode == "hot":
+        c.databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, method=job["sqlite_method"], integrity=job["integrity"])
+        if os.path.isdir(vsrc):
+            c.vector = _copy_vector_hot(vsrc, vdst, r.prev, r.prev_index, job, c.databases)
+        return c
+    try:
+        if mode == "pause":
+            if webui_wal and job["sqlite_method"] == "backup_api":
+                c.pinned = _sqlite.pin(webui_src, timeout=min(2.0, job["freeze_timeout"]))
+        elif webui_wal and job["sqlite_method"] == "backup_api" and mode == "cold":
             # Nothing writes. webui.db in WAL mode: pin its snapshot now and copy it after the start (the app
             # writes new WAL frames meanwhile; a checkpoint cannot overwrite what the pin still reads).
-            # Otherwise a raw copy (with its -wal/-journal), checked after the start.
-            pinned = None
-            if webui_wal and job["sqlite_method"] == "backup_api" and freezer.effective == "cold":
-                try:
-                    pinned = _sqlite.pin(webui_src, timeout=0.5)
-                except BackupError:
-                    pinned = None
-            if pinned is None:
-                _copy_raw_db(webui_src, webui_dst)
-                raw_webui = True
-            if os.path.exists(chroma_src):
-                _copy_raw_db(chroma_src, chroma_dst)
             try:
-                vector = _stage_segments(vsrc, vdst, prev, prev_index, staged=staged)
-            except BaseException:
-                if pinned is not None:
-                    pinned.close()
-                raise
-            freezer.thaw()
-        else:  # hot
-            databases["webui.db"] = _sqlite.backup(webui_src, webui_dst, method=job["sqlite_method"],
-                                                   integrity=job["integrity"])
-            if os.path.isdir(vsrc):
-                vector = _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases)
-    failpoint("thawed")
+                c.pinned = _sqlite.pin(webui_src, timeout=0.5)
+            except BackupError:
+                c.pinned = None
+        if c.pinned is None:  # otherwise a raw copy (with its -wal/-journal), checked after the thaw
+            _copy_raw_db(webui_src, webui_dst)
+            c.raw_webui = True
+        if mode == "pause":
+            c.chroma_pin = _pin_or_copy_chroma(chroma_src, chroma_dst, pin_timeout=0.05)
+        elif os.path.exists(chroma_src):
+            _copy_raw_db(chroma_src, chroma_dst)
+        c.vector = _stage_segments(vsrc, vdst, r.prev, r.prev_index, staged=staged)
+    except BaseException:
+        c.close_pins()
+        raise
+    return c
 
-    # After the thaw, in parallel: chroma.sqlite3 first (while it is pinned Chroma's writers wait), webui.db,
-    # and the files.
+
+def _copy_after_thaw(r, c, t_db):
+    """After the thaw, in parallel: chroma.sqlite3 first (while it is pinned Chroma's writers wait), webui.db,
+    the files and the Ollama stores."""
+    job = r.job
+    (webui_src, webui_dst), (chroma_src, chroma_dst) = r.webui, r.chroma
+    db_done = []
+
     def copy_chroma():
-        if chroma_pin is not None:
+        if c.chroma_pin is not None:
             try:
-                return _sqlite.backup(chroma_src, chroma_dst, source_conn=chroma_pin, integrity=job["integrity"])
+                return _sqlite.backup(chroma_src, chroma_dst, source_conn=c.chroma_pin, integrity=job["integrity"])
             finally:
-                chroma_pin.close()
-        if "vector_db/chroma.sqlite3" in databases:  # hot: already copied through the backup API
-            return databases["vector_db/chroma.sqlite3"]
+                c.chroma_pin.close()
+        if "vector_db/chroma.sqlite3" in c.databases:  # hot: already copied through the backup API
+            return c.databases["vector_db/chroma.sqlite3"]
         if os.path.exists(chroma_dst):
             return _finish_raw_db(chroma_src, chroma_dst, job)
         return None
 
-    db_done = []
-
     def copy_webui():
         try:
-            if pinned is not None:
+            if c.pinned is not None:
                 try:
-                    return _sqlite.backup(webui_src, webui_dst, source_conn=pinned, integrity=job["integrity"])
+                    return _sqlite.backup(webui_src, webui_dst, source_conn=c.pinned, integrity=job["integrity"])
                 finally:
-                    pinned.close()
-            if raw_webui:
+                    c.pinned.close()
+            if c.raw_webui:
                 return _finish_raw_db(webui_src, webui_dst, job)
-            return databases["webui.db"]
+            return c.databases["webui.db"]
         finally:
             db_done.append(time.monotonic())
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, int(job["workers"])))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS)
     try:
         chroma_future = pool.submit(copy_chroma)
         webui_future = pool.submit(copy_webui)
-        result = _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings)
-        ollama = _ollama.copy(stores, staging, prev, pool, warnings) if stores else []
-        databases["webui.db"] = webui_future.result()
+        c.entries, c.dirs, c.files_ms = _copy_rest(r, c.vector, pool)
+        c.ollama = _ollama.copy(r.stores, r.staging, r.prev, pool, r.warnings) if r.stores else []
+        c.databases["webui.db"] = webui_future.result()
         chroma_facts = chroma_future.result()
     finally:
         pool.shutdown(wait=True)
     if chroma_facts is not None:
-        databases["vector_db/chroma.sqlite3"] = chroma_facts
-        result[0].append(_manifest.file_entry("vector_db/chroma.sqlite3", os.stat(chroma_src), chroma_facts["bytes"],
+        c.databases["vector_db/chroma.sqlite3"] = chroma_facts
+        c.entries.append(_manifest.file_entry("vector_db/chroma.sqlite3", os.stat(chroma_src), chroma_facts["bytes"],
                                               chroma_facts["sha256"]))
-    db_ms = int((db_done[0] - t_db) * 1000)
-    return _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
-                   webui_src, webui_dst, sdata, db_ms, *result, ollama=ollama)
+    c.db_ms = int((db_done[0] - t_db) * 1000)
 
 
-def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warnings):
-    """Everything but the databases: link unchanged files, copy new ones (the app is running again)."""
+def _copy_rest(r, vector, pool):
+    """Everything but the databases: link unchanged files, copy new ones (the app is running again).
+    Returns ``(entries, dirs, files_ms)``."""
     t_files = time.monotonic()
     failpoint("copying")
+    data_dir, sdata, vsrc = r.source["data_dir"], r.sdata, r.vector_db[0]
+    prev, prev_index = r.prev, r.prev_index
     entries = []
     dirs = []
     jobs = []
-    for rel, kind, st in _files.walk(data_dir, exclude=job["exclude"], include=job["include"], skip=_files.ALWAYS_SKIP):
+    for rel, kind, st in _files.walk(data_dir, exclude=r.job["exclude"], include=r.job["include"], skip=_files.ALWAYS_SKIP):
         if kind == "dir":
             os.makedirs(os.path.join(sdata, rel), exist_ok=True)
             dirs.append({"path": rel, "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
         elif kind == "file":
             jobs.append((rel, st))
         else:
-            warnings.append("skipped %s %s (only regular files and directories are backed up)" % (kind, rel))
+            r.warnings.append("skipped %s %s (only regular files and directories are backed up)" % (kind, rel))
     # vector_db directories
     for rel, kind, st in _files.walk(vsrc) if os.path.isdir(vsrc) else []:
         if kind == "dir":
@@ -669,7 +545,7 @@ def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warni
               for rel, v in vector.items() if v["sha256"] is None}
     for res in pool.map(one, jobs):
         if isinstance(res, tuple):
-            warnings.append("%s disappeared during the backup (skipped)" % res[1])
+            r.warnings.append("%s disappeared during the backup (skipped)" % res[1])
         else:
             entries.append(res)
     for rel, v in vector.items():
@@ -679,20 +555,21 @@ def _copy_rest(job, data_dir, sdata, vsrc, prev, prev_index, vector, pool, warni
     return entries, dirs, files_ms
 
 
-def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, secret, freezer, databases,
-            webui_src, webui_dst, sdata, db_ms, entries, dirs, files_ms, ollama=()):
+def _finish(r, freezer, secret, c):
     """Checks, manifest, verification, publish."""
+    job, sid, staging, clock, warnings, entries, databases = r.job, r.sid, r.staging, r.clock, r.warnings, c.entries, c.databases
+    webui_src, webui_dst = r.webui
     wst = os.stat(webui_dst)
     entries.append(_manifest.file_entry("webui.db", os.stat(webui_src), wst.st_size, databases["webui.db"]["sha256"]))
     entries[-1]["mtime_ns"] = wst.st_mtime_ns
     entries.sort(key=lambda e: e["path"])
     n_linked = sum(1 for e in entries if e["linked"])
     clock.note("databases copied (%d ms); %d files: %d linked, %d copied (%d ms)"
-               % (db_ms, len(entries), n_linked, len(entries) - n_linked, files_ms))
+               % (c.db_ms, len(entries), n_linked, len(entries) - n_linked, c.files_ms))
 
     # ---- checks ----
     t_verify = time.monotonic()
-    uploads_check = _check_uploads(webui_dst, sdata, entries)
+    uploads_check = _check_uploads(webui_dst, r.sdata, entries)
     if uploads_check["missing"]:
         warnings.append("%d upload(s) referenced by webui.db are not in the data directory: %s"
                         % (len(uploads_check["missing"]), ", ".join(uploads_check["missing"][:5])))
@@ -702,20 +579,20 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
     manifest = {
         "schema_version": _manifest.SCHEMA_VERSION,
         "snapshot_id": sid,
-        "created": created.isoformat(),
+        "created": r.created.isoformat(),
         "host": job["host"],
         "instance": job["instance"],
-        "source": {k: v for k, v in source.items() if k not in ("env", "state")},
+        "source": {k: v for k, v in r.source.items() if k not in ("env", "state")},
         "mode": freezer.effective,
         "databases": {},
         "secret_key": secret,
         "uploads_check": uploads_check,
         "files": entries,
-        "dirs": sorted(dirs, key=lambda d: d["path"]),
+        "dirs": sorted(c.dirs, key=lambda d: d["path"]),
         "warnings": warnings,
     }
-    if ollama:
-        manifest["ollama"] = list(ollama)
+    if c.ollama:
+        manifest["ollama"] = list(c.ollama)
     for name, facts in databases.items():
         counts = facts.get("row_counts", {})
         keys = ("journal_mode", "method", "pages", "page_size", "bytes", "sha256", "integrity", "alembic_revision")
@@ -729,8 +606,8 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
     new_bytes = sum(e["size"] for e in entries if not e["linked"])
     manifest["totals"] = {"files": len(entries), "bytes": sum(e["size"] for e in entries), "new_bytes": new_bytes,
                           "linked_files": sum(1 for e in entries if e["linked"])}
-    if ollama:
-        extra = _ollama.totals(ollama)
+    if c.ollama:
+        extra = _ollama.totals(c.ollama)
         manifest["totals"]["ollama"] = extra
         for key in ("files", "bytes", "new_bytes", "linked_files"):
             manifest["totals"][key] += extra[key]
@@ -741,11 +618,11 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
     _files.syncfs(staging)  # every byte on disk before the manifest and the rename make the snapshot visible
     manifest["timing_ms"] = {"total": clock.ms(), "freeze": freezer.freeze_ms, "downtime": freezer.downtime_ms,
                              "app_stop": freezer.stop_ms, "app_start": freezer.start_ms,
-                             "databases": db_ms, "files": files_ms, "verify": verify_ms,
+                             "databases": c.db_ms, "files": c.files_ms, "verify": verify_ms,
                              "sync": int((time.monotonic() - t_sync) * 1000)}
     _manifest.write(os.path.join(staging, _manifest.MANIFEST), manifest)
     failpoint("manifest_written")
-    final = repo.publish(staging, sid)
+    final = r.repo.publish(staging, sid)
     failpoint("published")
     clock.note("published %s" % final)
     return {
@@ -753,7 +630,7 @@ def _finish(job, source, repo, prev, sid, staging, clock, warnings, created, sec
         "snapshot_id": sid,
         "path": final,
         "mode": freezer.effective,
-        "previous": prev.id if prev else None,
+        "previous": r.prev.id if r.prev else None,
         "totals": manifest["totals"],
         "timing_ms": manifest["timing_ms"],
         "databases": manifest["databases"],
@@ -802,7 +679,7 @@ def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases):
     the folder did not change during the whole copy (retried, else the run fails and says to use pause)."""
     chroma_src = os.path.join(vsrc, "chroma.sqlite3")
     chroma_dst = os.path.join(vdst, "chroma.sqlite3")
-    for attempt in range(int(job["hot_retries"]) + 1):
+    for attempt in range(HOT_RETRIES + 1):
         before = _tree_signature(vsrc)
         os.makedirs(vdst, exist_ok=True)
         if os.path.exists(chroma_src):
@@ -814,7 +691,7 @@ def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases):
         shutil.rmtree(vdst, ignore_errors=True)
         databases.pop("vector_db/chroma.sqlite3", None)
         time.sleep(0.2 * (attempt + 1))
-    raise BackupError("vector_db kept changing during %d hot copies" % (int(job["hot_retries"]) + 1),
+    raise BackupError("vector_db kept changing during %d hot copies" % (HOT_RETRIES + 1),
                       "use mode 'pause' (freezes the app for well under a second) so Chroma is quiet while it is copied")
 
 
@@ -875,9 +752,7 @@ def _preview(job, source, repo, warnings, stores=()):
         else:
             copy_n += 1
             copy_b += st.st_size
-    mode = job["mode"]
-    if mode != "hot" and source["state"] != "running":
-        mode = "offline"
+    mode = _freeze.effective_mode(job["mode"], source["container"], source["state"])  # as the run decides
     action = {"pause": "pause %s for well under a second" % source["container"],
               "cold": "stop %s, copy the databases and vector store, start and wait until healthy" % ", ".join(job["dependents"] + [source["container"] or ""]),
               "hot": "no interruption", "offline": "container not running: copy as is"}[mode]

@@ -13,8 +13,9 @@ short_description: Run one whole Open WebUI backup job (hooks, snapshot, retenti
 version_added: 0.2.0
 description:
   - The backup job of one instance, as the C(backup) role runs it, in one step. Pre hooks; the snapshot
-    (see M(sage_open_webui.backup.openwebui_snapshot)); making sure the app and its dependents run again;
-    post hooks, also after a failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
+    (see M(sage_open_webui.backup.openwebui_snapshot)), which resumes exactly the containers it paused or stopped
+    (a host-side safety net does it if the module process dies) and nothing else; post hooks, also after a
+    failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
     then retention (see M(sage_open_webui.backup.snapshot_prune)), which never deletes the newest verified snapshot.
   - With I(action=save) nothing is backed up; the job is checked and written to I(job_file) (mode 0600). A
     systemd timer or cron entry (role C(schedule)) then runs C(owb-backup job_file) on the host, which
@@ -46,16 +47,17 @@ options:
     type: path
   pre_hooks:
     description:
-      - Commands run on the host before the snapshot, in order, without a shell (like M(ansible.builtin.command);
-        wrap pipes in C(sh -c '...')). C(OWB_INSTANCE) is set. A failing pre hook stops the job before anything
+      - Commands run on the host before the snapshot, in order. Each is split like a shell would and run without a
+        shell (an argv list, like M(ansible.builtin.command)), so no pipes, redirections or C($VAR) expansion; write
+        C(sh -c '... "$OWB_INSTANCE"') for those. C(OWB_INSTANCE) is set in the environment. A failing pre hook stops the job before anything
         is paused or copied.
     type: list
     elements: str
     default: []
   post_hooks:
     description:
-      - Commands run after the snapshot, also when it failed, with C(OWB_STATUS), C(OWB_SNAPSHOT) (path of the
-        new snapshot) and C(OWB_INSTANCE).
+      - Commands run after the snapshot, also when it failed, without a shell like I(pre_hooks), with C(OWB_STATUS),
+        C(OWB_SNAPSHOT) (path of the new snapshot) and C(OWB_INSTANCE) in their environment.
     type: list
     elements: str
     default: []
@@ -92,7 +94,8 @@ EXAMPLES = r"""
     repository: /var/backups/open-webui
     mode: pause
     post_hooks:
-      - logger -t owb "backup of $OWB_INSTANCE"
+      # no shell runs a hook: sh -c expands the variable
+      - sh -c 'logger -t owb "backup of $OWB_INSTANCE, status $OWB_STATUS"'
     keep_daily: 14
 
 - name: Save the same job for the systemd timer (owb-backup /etc/sage-open-webui-backup/open-webui.json)

@@ -7,13 +7,14 @@ nothing half-published, the next run succeeds.
 
 import os
 import sqlite3
+import stat
 import subprocess
 import time
 
 import pytest
 
 from engine import ansible_playbook, max_writer_seq, snapshot_proc, snapshots, wait_for
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _manifest, _safety, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 pytestmark = [pytest.mark.docker]
@@ -138,15 +139,98 @@ def test_safety_net_unpauses_when_freeze_outlives_deadline(sample_app, tmp_path)
     assert snapshots(os.path.join(repo, "t", app.name)) == []
 
 
+def _tree(root):
+    """{relative path: (kind, size, mtime_ns, mode)} of everything below root (the names of a whole tree)."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, root)] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_mode)
+    return out
+
+
 def test_check_mode_changes_nothing(sample_app, tmp_path):
+    """Check mode (of the whole job: snapshot preview and retention preview) changes neither the repository
+    (no lock file, leftovers not cleaned, nothing pruned) nor the data directory, and never stops the app."""
     app = sample_app
     repo = str(tmp_path / "repo")
-    res = _snapshot.run({"container": app.name, "repository": repo, "host": "t", "mode": "cold"}, check_mode=True)
-    assert res["snapshot_id"] is None and "stop" in res["would"]
-    assert not os.path.exists(repo)
+    job = {"container": app.name, "repository": repo, "host": "t", "keep_last": 1, "keep_daily": 0,
+           "keep_weekly": 0, "keep_monthly": 0}
+    _job.backup(job)
+    inst = os.path.join(repo, "t", app.name)
+    os.remove(os.path.join(inst, ".lock"))
+    os.makedirs(os.path.join(inst, ".tmp-leftover-of-a-killed-run"))
+
+    def data():  # the sample app writes webui.db and uploads/ all the time; nothing else changes
+        return {k: v for k, v in _tree(app.data_dir).items() if not k.startswith(("webui.db", "uploads"))}
+
+    repo_before, data_before = _tree(repo), data()
+    for mode in ("pause", "cold"):
+        res = _job.backup(dict(job, mode=mode), check_mode=True)
+        assert res["snapshot"]["snapshot_id"] is None and ("stop" if mode == "cold" else "pause") in res["snapshot"]["would"]
+        assert res["prune"]["deleted"] == []
+        assert _tree(repo) == repo_before
+        assert data() == data_before
     assert app.status() == "running"
     # started once: never stopped by the check run
     assert app.reload()["RestartCount"] == 0
+
+
+def test_job_leaves_a_container_stopped_on_purpose_stopped(sample_app, tmp_path):
+    """B1: the job backs up a container the admin stopped as it is, and does not start it afterwards."""
+    app = sample_app
+    app.container.stop(timeout=10)
+    assert app.status() == "exited"
+    res = _job.backup({"container": app.name, "repository": str(tmp_path / "repo"), "host": "t", "mode": "cold"})
+    assert res["snapshot"]["mode"] == "offline"
+    assert any("backed up as is, not started" in w for w in res["warnings"])
+    time.sleep(2)
+    assert app.status() == "exited"
+
+
+def test_cold_kill9_starts_the_app_and_the_dependents_it_stopped(sample_app, sample_app_factory, tmp_path):
+    """B4: a cold backup killed while everything is stopped: the safety net starts the app and each dependent
+    the run stopped, not the app alone; a dependent that was already stopped stays stopped."""
+    app = sample_app
+    dep = sample_app_factory(mount=None)
+    idle = sample_app_factory(mount=None)
+    idle.container.stop(timeout=10)
+    job = {"container": app.name, "repository": str(tmp_path / "repo"), "host": "t", "mode": "cold",
+           "dependents": [dep.name, idle.name]}
+    rc, out, err = snapshot_proc(job, failpoints="frozen=kill")
+    assert rc == -9, (rc, out, err[-2000:])
+    assert wait_for(lambda: app.status() == "running" and dep.status() == "running", timeout=20), \
+        (app.status(), dep.status())
+    assert idle.status() == "exited"
+
+
+def _slow_health(seconds):
+    """A healthcheck that turns healthy only ``seconds`` after the container's main process started (an
+    Open WebUI loading its embedding models), then asks the app itself like the image's own check."""
+    code = ("import os,sys,time,json,urllib.request;"
+            "t=float(open('/proc/1/stat').read().rsplit(')',1)[1].split()[19])/os.sysconf('SC_CLK_TCK');"
+            "up=float(open('/proc/uptime').read().split()[0]);"
+            "sys.exit(1) if up-t<%d else None;"
+            "r=urllib.request.urlopen('http://127.0.0.1:%%s/health' %% os.environ.get('PORT','8080'),timeout=2);"
+            "sys.exit(0 if json.load(r).get('status') is True else 1)" % seconds)
+    return {"test": ["CMD", "/usr/bin/python3", "-c", code], "interval": 1000000000, "timeout": 2000000000,
+            "retries": 1000, "start_period": 0}
+
+
+def test_cold_app_slow_to_become_healthy_is_backed_up(sample_app_factory, tmp_path):
+    """B2: the net guards the stopped window only. An app that needs longer than the net's deadline
+    (freeze_timeout + stop_timeout + 30 s) to become healthy again must not make the net fire and the run
+    fail with "outlived freeze_timeout" although the copy was complete."""
+    app = sample_app_factory(healthcheck=_slow_health(40), timeout=90)
+    before = app.max_seq()
+    res = _snapshot.run({"container": app.name, "repository": str(tmp_path / "repo"), "host": "t", "mode": "cold",
+                         "freeze_timeout": 1, "stop_timeout": 1})
+    assert res["mode"] == "cold" and res["timing_ms"]["downtime"] >= 40000
+    _check_snapshot(res["path"], before)
+    assert app.health() == "healthy"
+    records = _safety.read_log(_safety.log_path_for(app.reload()["Id"]))
+    assert [r for r in records if r["event"].startswith("fir")] == []
 
 
 def test_playbook_backup_twice_and_check(sample_app, tmp_path, docker_client):

@@ -17,8 +17,11 @@ import tarfile
 import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+
+from fakes import CID, FakeDocker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")
@@ -108,9 +111,57 @@ def test_retention_that_keeps_nothing_is_refused_before_anything(env):
     assert not os.path.exists(env["repo"]) and not env["log"].exists()
 
 
+# ---- the job resumes what it paused or stopped, and nothing else (B1) ------------------------------
+
+def _container_job(env, mode, **kw):
+    return job(env, data_dir=None, container="open-webui", mode=mode, pre_hooks=[], post_hooks=[], **kw)
+
+
+@pytest.fixture
+def docker_env(env, monkeypatch, tmp_path):
+    log = []
+    monkeypatch.setattr(_safety, "LOCK_DIRS", (str(tmp_path),))
+    d = FakeDocker(env["data"], log)
+    yield env, d, log
+    d.close()
+
+
+def test_container_stopped_on_purpose_stays_stopped(docker_env):
+    """A container the admin stopped is backed up as it is; the job does not start it afterwards."""
+    env, docker, log = docker_env
+    docker.states[CID] = "exited"
+    res = _job.backup(_container_job(env, "cold"), docker=docker)
+    assert res["snapshot"]["mode"] == "offline" and res["snapshot"]["databases"]["webui.db"]["integrity"] == "ok"
+    assert any("backed up as is, not started" in w for w in res["warnings"])
+    assert docker.state == "exited"
+    assert not any(x.startswith(("stop", "start", "pause", "unpause")) for x in log)
+
+
+@pytest.mark.parametrize("state, mode, locked, problem", [
+    ("paused", "pause", True, "another backup or restore"),   # a restore (or backup) holds the lock
+    ("exited", "cold", True, "another backup or restore"),    # a restore's switch stopped the app
+    ("paused", "pause", False, "is paused"),                  # another backup's freeze, another repository
+])
+def test_failed_run_resumes_nothing_it_did_not_pause_or_stop(docker_env, state, mode, locked, problem):
+    env, docker, log = docker_env
+    docker.states[CID] = state
+    holder = Repository(env["repo"], "h1", "owui")
+    if locked:
+        with holder.lock():
+            with pytest.raises(BackupError) as ei:
+                _job.backup(_container_job(env, mode), docker=docker)
+    else:
+        with pytest.raises(BackupError) as ei:
+            _job.backup(_container_job(env, mode), docker=docker)
+    assert problem in str(ei.value)
+    assert docker.state == state
+    assert not any(x.startswith(("stop", "start", "pause", "unpause")) for x in log)
+
+
 @pytest.mark.parametrize("kw, problem", [
     ({"keep_daily": "many"}, "keep_daily"),
     ({"frobnicate": 1}, "unknown backup job option(s): frobnicate"),
+    ({"workers": 8, "hot_retries": 1}, "unknown backup job option(s): hot_retries, workers"),  # internal constants
     ({"pre_hooks": ["echo 'unbalanced"]}, "cannot be parsed"),
     ({"include_ollama": "perhaps"}, "not a bool"),
     ({"keep_last": -1}, "keep_last"),
@@ -242,3 +293,12 @@ def test_rendered_runner_runs_the_job_from_the_installed_engine(env, tmp_path):
     os.unlink(os.path.join(env["data"], "webui.db"))
     proc = subprocess.run([str(runner), jf], capture_output=True, text=True, env=clean_env, timeout=300, check=False)
     assert proc.returncode == 1 and "FAILED" in proc.stdout
+
+
+def test_hooks_run_without_a_shell_as_documented():
+    """The documented way to use a variable in a hook is sh -c; a bare $VAR reaches the program literally."""
+    env = {"OWB_INSTANCE": "owui", "OWB_STATUS": "ok"}
+    res, err = _job.run_hooks("post", ["echo \"backup of $OWB_INSTANCE\"",
+                                       "sh -c 'echo \"backup of $OWB_INSTANCE: $OWB_STATUS\"'"], env)
+    assert err is None
+    assert [r["output"] for r in res] == ["backup of $OWB_INSTANCE\n", "backup of owui: ok\n"]

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -25,49 +23,9 @@ import pytest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
+from fakes import FakeEngine
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-
-
-class FakeEngine(object):
-    def __init__(self, path, status=204, body=b""):
-        self.path = path
-        self.status = status
-        self.body = body
-        self.requests = []
-        self.times = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, dummy = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data.split(b"\r\n", 1)[0].decode())
-                self.times.append(time.monotonic())
-                reason = {204: "No Content", 304: "Not Modified", 500: "Internal Server Error"}.get(self.status, "X")
-                conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                             b"Connection: close\r\n\r\n%s" % (self.status, reason.encode(), len(self.body), self.body))
-
-    def wait_for(self, n, timeout):
-        end = time.monotonic() + timeout
-        while len(self.requests) < n and time.monotonic() < end:
-            time.sleep(0.01)
-        return self.requests
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
@@ -118,6 +76,41 @@ def test_engine_20_10_not_paused_500_is_success(tmp_path):
         assert res["fired_ok"] and len(e.requests) == 1
     finally:
         e.close()
+
+
+def test_start_resumes_every_container_in_the_given_order(engine, tmp_path):
+    """B4: the net of a cold backup starts the app and each dependent the run stopped, app first."""
+    net = _safety.arm(["app", "pipelines", "worker"], "start", 0.2, docker_socket=engine.path, log_dir=str(tmp_path))
+    assert engine.wait_for(3, 5) == ["POST /containers/%s/start HTTP/1.1" % c for c in ("app", "pipelines", "worker")]
+    assert net.disarm()["fired_ok"]
+    assert [r.get("container") for r in _safety.read_log(net.log_path) if r["event"] == "fired"] == ["app", "pipelines", "worker"]
+
+
+def test_disarm_during_a_fire_in_progress_reports_fired(tmp_path):
+    """A disarm that comes while the watchdog is still inside fire() (slow engine) must not say "not fired":
+    the caller would publish a copy taken while the app ran again."""
+    e = FakeEngine(str(tmp_path / "slow.sock"), delay=2.0)
+    try:
+        net = _safety.arm("c12", "unpause", 0.2, docker_socket=e.path, log_dir=str(tmp_path))
+        e.wait_for(1, 5)                    # the watchdog is waiting for the engine's answer
+        assert net.fired()
+        res = net.disarm(timeout=0.3)
+        assert res["fired"] and not res["disarmed"]
+    finally:
+        e.close()
+
+
+def test_hold_refuses_a_second_freeze_of_the_same_container(tmp_path, monkeypatch):
+    monkeypatch.setattr(_safety, "LOCK_DIRS", (str(tmp_path),))
+    with _safety.hold("c13"):
+        with pytest.raises(BackupError) as err:
+            with _safety.hold("c13", timeout=0.2):
+                pass
+        assert "another run is pausing or stopping container c13" in str(err.value)
+        with _safety.hold("c14"):    # another container is not blocked
+            pass
+    with _safety.hold("c13"):        # released
+        pass
 
 
 def test_engine_down_is_retried_then_logged(tmp_path):

@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of _snapshot.run on the real Open WebUI 0.12.4 data directory.
 
-hot mode runs for real; pause and cold use a fake Docker client (the only mock) and a stubbed safety net.
+hot mode runs for real; pause and cold use a fake Docker client and the real safety-net watchdog, which
+talks to a fake Docker engine on a unix socket (what it sent there is what it did).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import glob
 import os
 import sqlite3
 import stat
-import time
 
 import pytest
 
@@ -28,9 +28,10 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sql
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
+from fakes import CID, FakeDocker, FakeEngine
+
 T0 = datetime.datetime(2026, 11, 27, 3, 15, 0, tzinfo=datetime.timezone.utc)
 SECRET = "owui-fixture-test-secret-0.12.4"
-CID = "c0ffee" * 10 + "abcd"
 
 
 def _sha(path):
@@ -63,19 +64,6 @@ def _repo(job):
 def _leftovers(job):
     p = _repo(job).path
     return [n for n in os.listdir(p) if n.startswith(".tmp-") or n.startswith(".del-")] if os.path.isdir(p) else []
-
-
-def _app(path):
-    c = sqlite3.connect(path, isolation_level=None, timeout=5)
-    c.execute("PRAGMA journal_mode=WAL")
-    c.execute("PRAGMA synchronous=NORMAL")
-    c.execute("PRAGMA busy_timeout=5000")
-    return c
-
-
-def _insert_chat(conn, cid):
-    conn.execute("INSERT INTO chat (id, user_id, title, chat, created_at, updated_at, archived, pinned, meta) "
-                 "VALUES (?, 'app', ?, '{}', 1, 1, 0, 0, '{}')", (cid, cid))
 
 
 def _chat_ids(db):
@@ -402,91 +390,51 @@ def test_check_mode_plan_counts_like_the_run(job):
 
 # ---- pause and cold with a fake Docker ------------------------------------------------------------
 
-class FakeNet(object):
-    def __init__(self, log):
+class RecordingNet(object):
+    """The real SafetyNet, with its disarm recorded in the test's log."""
+
+    def __init__(self, net, log, containers, deadline_s):
+        self.net = net
         self.log = log
+        self.containers = containers
+        self.deadline_s = deadline_s
         self.disarmed = False
 
-    def disarm(self):
+    def fired(self):
+        return self.net.fired()
+
+    def disarm(self, **kw):
         self.disarmed = True
         self.log.append("disarm")
+        return self.net.disarm(**kw)
 
 
-class FakeDocker(object):
-    """Answers like _docker.DockerClient for one running container. The 'app' is a SQLite connection that
-    writes around the freeze, so what the snapshot holds proves when the database was read."""
+class Spy(object):
+    def __init__(self, log, nets, engine):
+        self.log, self.nets, self.engine = log, nets, engine
+        self.deadline_cap = None  # seconds: arm the real net with a shorter deadline than the engine asks
 
-    def __init__(self, data_dir, log, env=None, secret=None, state="running", pause_s=0.05, stop_s=0.03):
-        self.data_dir = data_dir
-        self.log = log
-        self._env = env or {}
-        self.secret = secret
-        self.state = state
-        self.pause_s = pause_s
-        self.stop_s = stop_s
-        self.app = _app(os.path.join(data_dir, "webui.db"))
-        self.app.execute("PRAGMA wal_autocheckpoint=0")  # keep the app's commits in the -wal
-        self.unpause_error = None
-
-    def close(self):
-        self.app.close()
-
-    def inspect(self, name):
-        self.log.append("inspect")
-        state = {"Status": self.state, "Paused": self.state == "paused", "Running": self.state == "running"}
-        return {"Id": CID, "Name": "/open-webui", "State": state}
-
-    def data_mount(self, info):
-        return {"type": "volume", "name": "open-webui", "source": self.data_dir, "destination": "/app/backend/data"}
-
-    def image_info(self, info):
-        return {"name": "ghcr.io/open-webui/open-webui:v0.12.4", "digest": "sha256:" + "ab" * 32, "version": "0.12.4"}
-
-    def env(self, info):
-        return dict(self._env)
-
-    def read_file(self, cid, path):
-        self.log.append("read_file %s" % path)
-        return self.secret
-
-    def pause(self, cid):
-        assert cid == CID
-        _insert_chat(self.app, "at-pause")  # the last commit before the freeze took effect
-        self.log.append("pause")
-        time.sleep(self.pause_s)
-
-    def unpause(self, cid):
-        self.log.append("unpause")
-        if self.unpause_error:
-            raise self.unpause_error
-        _insert_chat(self.app, "after-unpause")  # the app runs again: not in this snapshot
-
-    def stop(self, name, timeout=10):
-        if name == CID:
-            _insert_chat(self.app, "before-stop")  # committed before the stop: in the -wal only
-        self.log.append("stop %s" % name)
-        time.sleep(self.stop_s)
-
-    def start(self, name):
-        self.log.append("start %s" % name)
-        if name == CID:
-            _insert_chat(self.app, "after-start")
-
-    def wait_healthy(self, cid, timeout=120):
-        self.log.append("wait_healthy")
-        return {"health": "healthy"}
+    def __iter__(self):
+        return iter((self.log, self.nets))
 
 
 @pytest.fixture
-def spy(monkeypatch):
-    """Record (without changing) the engine's calls in the same log as the fake Docker."""
+def spy(monkeypatch, tmp_path):
+    """Record (without changing) the engine's calls in the same log as the fake Docker; the safety net is
+    the real watchdog, against a fake Docker engine (``spy.engine.requests``: what the net did)."""
     log = []
     nets = []
+    engine = FakeEngine(str(tmp_path / "engine.sock"))
+    rec = Spy(log, nets, engine)
+    real_arm = _safety.arm
 
-    def arm(cid, action, deadline_s, docker_socket=None, **kw):
+    def arm(containers, action, deadline_s, docker_socket=None, **kw):
+        containers = [containers] if isinstance(containers, str) else list(containers)
         log.append("arm %s" % action)
-        assert cid == CID and deadline_s > 0
-        n = FakeNet(log)
+        assert containers[0] == CID and deadline_s > 0
+        deadline = min(deadline_s, rec.deadline_cap or deadline_s)
+        n = RecordingNet(real_arm(containers, action, deadline, docker_socket=engine.path, log_dir=str(tmp_path)),
+                         log, containers, deadline_s)
         nets.append(n)
         return n
 
@@ -505,10 +453,14 @@ def spy(monkeypatch):
         return real_copy(src, dst, *a, **kw)
 
     monkeypatch.setattr(_safety, "arm", arm)
+    monkeypatch.setattr(_safety, "LOCK_DIRS", (str(tmp_path),))
     monkeypatch.setattr(_sqlite, "pin", pin)
     monkeypatch.setattr(_sqlite, "backup", backup)
     monkeypatch.setattr(_files, "copy_file", copy_file)
-    return log, nets
+    yield rec
+    for n in nets:  # a test that left a net armed: it must not fire at the next test's engine
+        n.net.disarm(timeout=1)
+    engine.close()
 
 
 def _first(log, pred):
@@ -577,8 +529,9 @@ def test_cold_mode_order_and_content(fixture_data_dir, tmp_path, spy):
     assert log.index("arm start") < i_dep_stop < i_stop < i_pin_db < i_start < log.index("backup webui.db")
     assert i_stop < i_copy_chroma < i_start
     assert i_copy_vec < log.index("arm start")  # segment files staged before the stop
-    assert i_start < log.index("start pipelines") < log.index("wait_healthy") < log.index("disarm")
-    assert nets[0].disarmed
+    # the net guards the stopped window: disarmed once both started, before the wait for the app's health
+    assert i_start < log.index("start pipelines") < log.index("disarm") < log.index("wait_healthy")
+    assert nets[0].disarmed and nets[0].containers == [CID, "pipelines"] and spy.engine.requests == []
     assert "pause" not in log
     # the pinned snapshot holds the -wal's commit; the commit after the start is not in the snapshot
     assert _chat_ids(os.path.join(res["path"], "data", "webui.db")) == {"before-stop"}
@@ -671,19 +624,6 @@ def test_paused_container_refused(fixture_data_dir, tmp_path, spy):
     assert nets == [] and "pause" not in log and "unpause" not in log
 
 
-def test_stopped_container_backed_up_offline(fixture_data_dir, tmp_path, spy):
-    log, nets = spy
-    docker = FakeDocker(fixture_data_dir, log, state="exited")
-    try:
-        res = _snapshot.run(_pjob(tmp_path, "cold"), docker=docker, now=T0)
-    finally:
-        docker.close()
-    assert res["mode"] == "offline"
-    assert nets == [] and not any(x.startswith(("stop", "start", "pause", "unpause")) for x in log)
-    assert any("backed up as is, not started" in w for w in res["warnings"])
-    assert res["databases"]["webui.db"]["integrity"] == "ok"
-
-
 def test_pause_recopies_segment_files_changed_before_the_freeze(fixture_data_dir, tmp_path, spy):
     """A segment file written between the pre-stage and the freeze is copied again inside the freeze."""
     log, nets = spy
@@ -733,30 +673,12 @@ def test_pause_retried_when_the_freezer_fails_transiently(fixture_data_dir, tmp_
     assert _manifest.verify(res["path"], _manifest.load(res["path"])) == []
 
 
-class _FiredNet(FakeNet):
-    """A safety net whose deadline already passed (it resumed the app by itself)."""
-
-    def fired(self):
-        return True
-
-    def disarm(self):
-        super().disarm()
-        return {"disarmed": False, "fired": True}
-
-
-def test_nothing_published_when_the_safety_net_fired_during_the_freeze(fixture_data_dir, tmp_path, spy, monkeypatch):
-    """A docker pause slower than freeze_timeout (overloaded engine): the watchdog resumed the app, so the
-    critical section would not be consistent: refuse, publish nothing, leave the app running."""
+def test_nothing_published_when_the_safety_net_fired_during_the_freeze(fixture_data_dir, tmp_path, spy):
+    """A docker pause slower than the net's deadline (overloaded engine): the watchdog resumed the app, so
+    the critical section would not be consistent: refuse, publish nothing, leave the app running."""
     log, nets = spy
-
-    def arm(cid, action, deadline_s, docker_socket=None, **kw):
-        log.append("arm %s" % action)
-        n = _FiredNet(log)
-        nets.append(n)
-        return n
-
-    monkeypatch.setattr(_safety, "arm", arm)
-    docker = FakeDocker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET})
+    spy.deadline_cap = 0.2
+    docker = FakeDocker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET}, pause_s=1.0)
     job = _pjob(tmp_path, "pause")
     try:
         with pytest.raises(BackupError) as ei:
@@ -765,6 +687,102 @@ def test_nothing_published_when_the_safety_net_fired_during_the_freeze(fixture_d
         docker.close()
     assert "freeze_timeout" in str(ei.value) and "nothing was published" in str(ei.value)
     assert "pin webui.db" not in log  # the critical section never ran
+    assert spy.engine.requests == ["POST /containers/%s/unpause HTTP/1.1" % CID]  # the net acted
     assert log.index("pause") < log.index("unpause")
     j = dict(job, instance="open-webui")
     assert _repo(j).list() == [] and _leftovers(j) == []
+
+
+def test_cold_app_slow_to_become_healthy_is_not_a_failed_freeze(fixture_data_dir, tmp_path, spy):
+    """B2: the net guards the stopped window only. An app that needs longer than the net's deadline to
+    become healthy after its start (embedding models loading) must not make the net fire and the run fail."""
+    log, nets = spy
+    spy.deadline_cap = 1.0  # the real net, with the deadline of a fast machine
+    docker = FakeDocker(fixture_data_dir, log, secret=(SECRET + "\n").encode(), health_s=2.0)
+    try:
+        res = _snapshot.run(_pjob(tmp_path, "cold"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert res["mode"] == "cold" and res["verification"]["status"] == "verified"
+    assert spy.engine.requests == []  # the watchdog never started the app behind the run's back
+    assert log.index("start %s" % CID) < log.index("disarm") < log.index("wait_healthy")
+    assert res["timing_ms"]["downtime"] >= 2000
+
+
+def test_cold_stops_and_starts_only_the_running_dependents(fixture_data_dir, tmp_path, spy):
+    """B1/B4: a dependent the admin stopped is left stopped; the net covers exactly what the run stopped."""
+    log, nets = spy
+    docker = FakeDocker(fixture_data_dir, log, states={"pipelines": "running", "old-worker": "exited"})
+    job = dict(_pjob(tmp_path, "cold"), dependents=["pipelines", "old-worker"])
+    try:
+        res = _snapshot.run(job, docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert nets[0].containers == [CID, "pipelines"]
+    assert "stop old-worker" not in log and "start old-worker" not in log
+    assert docker.states == {CID: "running", "pipelines": "running", "old-worker": "exited"}
+    assert any("old-worker not running: left as they are" in w for w in res["warnings"])
+
+
+def test_check_mode_refuses_a_paused_container_like_the_run(fixture_data_dir, tmp_path, spy):
+    """E: check mode's preview promised an offline copy of a paused container that a real run refuses."""
+    log, nets = spy
+    docker = FakeDocker(fixture_data_dir, log, state="paused")
+    try:
+        for check_mode in (True, False):
+            with pytest.raises(BackupError) as ei:
+                _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, check_mode=check_mode, now=T0)
+            assert "is paused" in str(ei.value)
+    finally:
+        docker.close()
+    assert nets == [] and docker.state == "paused"
+
+
+def test_second_run_of_the_same_container_into_another_repository_is_refused(fixture_data_dir, tmp_path, spy):
+    """Two runs of one container into two repositories hold two repository locks: the second one must not
+    pause (or stop) the container and thaw it in the middle of the first one's freeze."""
+    log, nets = spy
+    inner = {}
+
+    class Docker(FakeDocker):
+        def pause(self, cid):
+            super().pause(cid)
+            if not inner:  # inside the first run's freeze; the second run saw the container running
+                inner["started"] = True
+                self.states[CID] = "running"
+                try:
+                    inner["result"] = _snapshot.run(dict(_pjob(tmp_path, "pause"), repository=str(tmp_path / "repo2")),
+                                                    docker=self, now=T0)
+                except BackupError as e:
+                    inner["error"] = e
+                self.states[CID] = "paused"
+
+    docker = Docker(fixture_data_dir, log, env={"WEBUI_SECRET_KEY": SECRET})
+    try:
+        res = _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert "another run is pausing or stopping container %s" % CID in str(inner.get("error"))
+    assert log.count("pause") == 1 and log.count("unpause") == 1  # the first run's freeze was not broken
+    assert _chat_ids(os.path.join(res["path"], "data", "webui.db")) == {"at-pause"}
+
+
+def test_container_frozen_by_someone_else_after_the_run_looked_is_left_alone(fixture_data_dir, tmp_path, spy):
+    """The state is read again under the container's hold: a container paused since the run looked at it (by
+    another tool or run) is refused, not 'paused' (a no-op) and then unpaused in the middle of that freeze."""
+    log, nets = spy
+
+    class Docker(FakeDocker):
+        def inspect(self, name):
+            info = super().inspect(name)
+            self.states[CID] = "paused"  # frozen right after the run's first look
+            return info
+
+    docker = Docker(fixture_data_dir, log)
+    try:
+        with pytest.raises(BackupError) as ei:
+            _snapshot.run(_pjob(tmp_path, "pause"), docker=docker, now=T0)
+    finally:
+        docker.close()
+    assert "is paused" in str(ei.value)
+    assert nets == [] and "unpause" not in log and docker.state == "paused"
