@@ -21,7 +21,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _saf
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
-from fakes import CID, FakeDocker
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import CID, FakeDocker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")

@@ -19,7 +19,7 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _restore_app, _safety, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
-from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_safety import FakeEngine
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import FakeEngine
 
 CID = "c" * 64
 

@@ -23,7 +23,7 @@ import pytest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
-from fakes import FakeEngine
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import FakeEngine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

@@ -28,7 +28,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sql
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
-from fakes import CID, FakeDocker, FakeEngine
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import CID, FakeDocker, FakeEngine
 
 T0 = datetime.datetime(2026, 11, 27, 3, 15, 0, tzinfo=datetime.timezone.utc)
 SECRET = "owui-fixture-test-secret-0.12.4"
