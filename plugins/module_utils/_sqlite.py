@@ -269,7 +269,7 @@ def _copy_into(conn, tmp, method, src, timeout):
                 _remove_db_files(tmp)
                 time.sleep(0.05)
                 continue
-            err = _copy_error(tmp, src, e, _classify(src, e, timeout))
+            err = _copy_error(tmp, e, _classify(src, e, timeout))
             _remove_db_files(tmp)
             raise err
 
@@ -279,11 +279,11 @@ def _check_copy(tmp, src, integrity):
     try:
         facts = inspect_copy(tmp, integrity=integrity)
     except (BackupError, OSError) as e:
-        err = e if isinstance(e, BackupError) else _copy_error(tmp, src, e, e)
+        err = e if isinstance(e, BackupError) else _copy_error(tmp, e, e)
         _remove_db_files(tmp)
         raise err
     if facts["integrity"] not in ("ok", "skipped"):
-        err = _copy_error(tmp, src, facts["integrity"], BackupError(
+        err = _copy_error(tmp, facts["integrity"], BackupError(
             "the copy of %s failed PRAGMA integrity_check: %s" % (src, facts["integrity"]),
             "the source database is damaged; restore it from an earlier snapshot (nothing was published)"))
         _remove_db_files(tmp)
@@ -291,20 +291,24 @@ def _check_copy(tmp, src, integrity):
     return facts
 
 
-def _copy_error(tmp, src, exc, otherwise):
+FULL_BELOW = 1 << 20  # a destination with less room left than this is full (SQLite writes pages of a few KiB)
+
+
+def _copy_error(tmp, exc, otherwise):
     """The error of a failed copy or check: disk full however SQLite said it (SQLITE_FULL, ENOSPC, or any
-    error -- SQLITE_IOERR included -- while the destination has less room left than the source's size or
-    1 MiB), else ``otherwise``. Called before the partial copy is removed, so the room it took still counts."""
+    error -- SQLITE_IOERR included -- while the destination has less than FULL_BELOW left for this user;
+    root may use the reserved blocks), else ``otherwise``. Called before the partial copy is removed, so the
+    room it took still counts."""
     dest_dir = os.path.dirname(tmp)
     if _is_disk_full(exc) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return _disk_error(dest_dir, exc)
     try:
         vfs = os.statvfs(dest_dir)
-        need = max(os.path.getsize(src), 1 << 20)
     except OSError:
         return otherwise
-    if vfs.f_bavail * vfs.f_frsize < need:
-        return _disk_error(dest_dir, "%s; %d bytes free there" % (exc, vfs.f_bavail * vfs.f_frsize))
+    free = (vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail) * vfs.f_frsize
+    if free < FULL_BELOW:
+        return _disk_error(dest_dir, "%s; %d bytes free there" % (exc, free))
     return otherwise
 
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
 
 import pytest
 
@@ -523,3 +524,43 @@ def test_parse_header_64k_pages_stale_count_and_garbage():
     assert _sqlite.parse_header(_header(1, 1, valid_for=3))["page_count"] is None
     assert _sqlite.parse_header(b"not a database at all" * 10) is None
     assert _sqlite.parse_header(_header(1, 1)[:50]) is None
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True, text=True,
+                       check=False)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root): %s" % r.stderr.strip())
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_real_full_destination_is_never_blamed_on_the_source(tmp_path, small_tmpfs):
+    """A 600 KiB tmpfs filled a little more each time: wherever the copy or its check runs out of room
+    (SQLITE_FULL, or SQLITE_IOERR while the copy is checked), the error says the disk is full."""
+    src = str(tmp_path / "src.db")
+    c = sqlite3.connect(src, isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE t(x)")
+    for i in range(420):
+        c.execute("INSERT INTO t VALUES (?)", (os.urandom(1000),))
+    outcomes = set()
+    for kib in range(0, 600, 4):
+        with open(os.path.join(small_tmpfs, "ballast"), "wb") as f:
+            f.write(b"\1" * (kib << 10))
+        try:
+            _sqlite.backup(src, os.path.join(small_tmpfs, "copy.db"), fsync=False)
+            outcomes.add("ok")
+        except BackupError as e:
+            assert "no space left on the device of %s" % small_tmpfs in str(e) and "damaged" not in str(e), (kib, str(e))
+            outcomes.add("full")
+        assert [n for n in os.listdir(small_tmpfs) if n.startswith(".copy")] == []
+        for n in os.listdir(small_tmpfs):
+            os.unlink(os.path.join(small_tmpfs, n))
+    c.close()
+    assert outcomes == {"ok", "full"}
