@@ -12,8 +12,9 @@
 - ``analyze_env(env)``: storage settings of the app (database type, vector store, storage provider,
   whether a secret key is set -- never its value).
 - ``describe_container(client, container)``: everything ``openwebui_info`` reports for one container.
+- ``discover(...)``: the work of ``openwebui_info``: the chosen containers (or a plain data directory), described.
 
-Plain Python, stdlib only (the Docker client is passed in). Private to the collection; API may change.
+Plain Python, stdlib only (the Docker client is passed in, or opened through _docker by ``discover``). Private to the collection; API may change.
 """
 
 from __future__ import annotations
@@ -26,24 +27,17 @@ import sqlite3
 import stat
 import tempfile
 
-try:
-    from urllib.parse import quote as _quote
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    _quote = None
-
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
     DATA_DIR_IN_CONTAINER,
     SECRET_KEY_FILE_IN_CONTAINER,
     BackupError,
     human_bytes,
 )
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 REDOWNLOADABLE_CACHE = ("embedding", "whisper", "tiktoken")
 KNOWN_TOP = ("webui.db", "webui.db-wal", "webui.db-shm", "webui.db-journal", "vector_db", "uploads", "cache")
 OLLAMA_DIR = "/root/.ollama"
-EXTERNAL_VECTOR_DBS = ("pgvector", "qdrant", "elasticsearch", "opensearch", "weaviate", "pinecone",
-                       "oracle23ai", "s3vector", "mariadb-vector", "mariadb_vector")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _VERSION_RE = re.compile(r"^v?\d+\.\d+")
 
@@ -51,39 +45,6 @@ _VERSION_RE = re.compile(r"^v?\d+\.\d+")
 # ---------------------------------------------------------------------------------------------------------
 # SQLite, read-only
 # ---------------------------------------------------------------------------------------------------------
-def sqlite_header(path):
-    """Facts from the 100-byte SQLite header, read with a plain ``open()`` (no SQLite, no side files).
-
-    ``journal_mode`` is ``wal`` when bytes 18/19 are 2 (WAL), ``delete`` when they are 1 (a rollback
-    journal: delete, truncate or persist look the same in the header). ``valid`` False: not SQLite.
-    """
-    info = {"valid": False, "journal_mode": None, "page_size": None, "page_count": None,
-            "write_version": None, "read_version": None}
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-    except OSError:
-        return info
-    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
-        return info
-    page_size = int.from_bytes(head[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    write_v, read_v = head[18], head[19]
-    change_counter = int.from_bytes(head[24:28], "big")
-    valid_for = int.from_bytes(head[92:96], "big")
-    page_count = int.from_bytes(head[28:32], "big")
-    info.update(valid=True, page_size=page_size, write_version=write_v, read_version=read_v)
-    info["journal_mode"] = "wal" if (write_v == 2 and read_v == 2) else ("delete" if write_v == 1 else "unknown")
-    info["page_count"] = page_count if (page_count and change_counter == valid_for) else None
-    return info
-
-
-def _uri(path, params):
-    quoted = _quote(os.path.abspath(path), safe="/")
-    return "file:%s?%s" % (quoted, params)
-
-
 def _query_one(uri, sql):
     con = sqlite3.connect(uri, uri=True, timeout=5)
     try:
@@ -108,15 +69,15 @@ def read_only_query(db_path, sql):
     wal, shm = db_path + "-wal", db_path + "-shm"
     wal_size = os.path.getsize(wal) if os.path.exists(wal) else 0
     if wal_size == 0 and not os.path.exists(shm):
-        return _query_one(_uri(db_path, "mode=ro&immutable=1"), sql), "immutable"
+        return _query_one(_sqlite._uri(db_path, mode="ro", immutable="1"), sql), "immutable"
     if os.path.exists(shm):
-        return _query_one(_uri(db_path, "mode=ro&readonly_shm=1"), sql), "readonly_shm"
+        return _query_one(_sqlite._uri(db_path, mode="ro", readonly_shm="1"), sql), "readonly_shm"
     tmp = tempfile.mkdtemp(prefix="owb-discovery-")
     try:
         copy = os.path.join(tmp, "copy.db")
         shutil.copyfile(db_path, copy)
         shutil.copyfile(wal, copy + "-wal")
-        return _query_one(_uri(copy, "mode=ro"), sql), "private_copy"
+        return _query_one(_sqlite._uri(copy, mode="ro"), sql), "private_copy"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -186,16 +147,19 @@ def _sqlite_file(path, with_alembic=False):
     if not os.path.isfile(path):
         return {"present": False}
     info = _stat_entry(path)
-    head = sqlite_header(path)
+    try:
+        head = _sqlite.header_info(path)
+    except BackupError:  # not SQLite (or SQLCipher), empty, unreadable: reported as is_sqlite false
+        head = {"journal_mode": None, "page_size": None, "page_count": None}
     info.update(
-        is_sqlite=head["valid"], journal_mode=head["journal_mode"], page_size=head["page_size"],
+        is_sqlite=head["page_size"] is not None, journal_mode=head["journal_mode"], page_size=head["page_size"],
         page_count=head["page_count"], human=human_bytes(info["size"]),
     )
     for suffix in ("-wal", "-shm", "-journal"):
         side = path + suffix
         key = suffix[1:]
         info[key] = _stat_entry(side) if os.path.exists(side) else {"present": False, "size": 0}
-    if with_alembic and head["valid"]:
+    if with_alembic and info["is_sqlite"]:
         rev, err = alembic_revision(path)
         info["alembic_revision"] = rev
         if err:
@@ -483,8 +447,9 @@ def ollama_mounts(client, include_ollama=False):
                     seen_volumes.add(m["name"])
     try:
         vols = (client.api.volumes() or {}).get("Volumes") or []
-    except Exception:
-        vols = []
+    except OSError as exc:  # the SDK's APIError and connection errors are OSErrors (requests)
+        raise BackupError("cannot list the Docker volumes (looking for Ollama stores): %s" % exc,
+                          "check the Docker engine (docker volume ls) and retry")
     for v in vols:
         name = v.get("Name") or ""
         if "ollama" in name.lower() and name not in seen_volumes:
@@ -577,3 +542,67 @@ def describe_container(client, container, include_ollama=False, ollama=None):
         "bundles_ollama": bool(own_ollama),
         "warnings": warnings,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Instances: what openwebui_info reports
+# ---------------------------------------------------------------------------------------------------------
+def describe_data_dir(path):
+    """An instance entry (the shape of :func:`describe_container`'s, plus ``inventory``) for a plain data
+    directory, without Docker."""
+    inv = inspect_data_dir(path)
+    real = os.path.abspath(path)
+    return {
+        "name": os.path.basename(real.rstrip("/")) or path,
+        "id": None, "image": None, "digest": None, "state": None, "health": None, "app_version": None,
+        "data_mount": {"type": "directory", "name": "", "source": real, "rw": True, "anonymous": False,
+                       "persistent": True},
+        "data_dir": real,
+        "env": None, "secret_key": None, "supported": True, "reasons": [], "ollama": [],
+        "inventory": inv, "warnings": list(inv.get("warnings") or []),
+    }
+
+
+def _with_inventory(inst, data_dir):
+    """``inst`` with the inventory of its data directory (``data_dir`` overrides the mount's source)."""
+    source = data_dir or inst["data_dir"]
+    inst["inventory"] = None
+    if source and not os.path.exists(source):
+        inst["warnings"].append("the data directory %s of %s is not visible from this host (running in a container "
+                                "without /var/lib/docker/volumes mounted?); inventory skipped" % (source, inst["name"]))
+    elif source:
+        inst["inventory"] = inspect_data_dir(source)
+        inst["warnings"].extend(inst["inventory"].get("warnings") or [])
+    inst.pop("image_labels", None)
+    return inst
+
+
+def _not_found(client, label, image):
+    what = (["label %s" % label] if label else []) + (["image containing %r" % image] if image else [])
+    return BackupError(
+        "no Open WebUI container found%s on %s" % ((" with " + " and ".join(what)) if what else "", client.socket),
+        "name the container with 'container:' (containers seen: %s), or use data_dir for an installation "
+        "without Docker" % client.seen())
+
+
+def discover(container=None, label=None, image=None, data_dir=None, include_ollama=False,
+             docker_host="unix:///var/run/docker.sock", client=None):
+    """``(instances, warnings)``: the chosen Open WebUI containers (or the plain ``data_dir`` alone) described
+    with :func:`describe_container` and their data directory's inventory; each warning is prefixed with its
+    instance's name. ``client`` is a DockerClient (one is opened on ``docker_host`` when None)."""
+    if data_dir and not (container or label or image):
+        found = [describe_data_dir(data_dir)]
+    else:
+        if client is None:
+            from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import DockerClient
+            client = DockerClient(socket=docker_host)
+        try:
+            summaries = client.find(name=container, label=label, image=image)
+            if not summaries:
+                raise _not_found(client, label, image)
+            ollama = ollama_mounts(client, include_ollama)
+            found = [_with_inventory(describe_container(client, c["id"], include_ollama=include_ollama, ollama=ollama),
+                                     data_dir) for c in summaries]
+        finally:
+            client.close()
+    return found, ["%s: %s" % (inst["name"], w) for inst in found for w in inst["warnings"]]

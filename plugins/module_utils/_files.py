@@ -99,6 +99,12 @@ def walk(root, exclude=(), include=(), skip=()):
         stack.extend(reversed(subdirs))
 
 
+def same_stat(a, b):
+    """Two stats of one path describe the same unchanged file: size, mtime, ctime and inode (a rewrite that
+    keeps size and mtime still moves the ctime)."""
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_ino)
+
+
 def is_sparse(st):
     return st.st_size > 0 and st.st_blocks * 512 < st.st_size
 
@@ -131,16 +137,66 @@ def _hash_zeros(h, n):
         n -= k
 
 
-def copy_file(src, dst, st=None, want_hash=True):
-    """Copy one regular file to ``dst`` (must not exist), hashing the bytes written.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
-    Sparse files keep their holes. Returns ``(size, sha256)``. Mode and mtime are copied.
+
+def _refuse_link(rel, root):
+    return BackupError("%s in %s is no longer a regular file or directory (replaced by a link during the backup?)"
+                       % (rel, root),
+                       "the backup never follows links out of the data directory; check what replaced it (a "
+                       "compromised app can try this) and run the backup again; nothing was published")
+
+
+def open_beneath(root, rel):
+    """Open ``root/rel`` for reading without following a link anywhere below ``root``: each directory is
+    opened relative to its parent with O_NOFOLLOW|O_DIRECTORY, then the file with O_NOFOLLOW. A component
+    swapped for a link since the walk raises a BackupError instead of reading outside ``root``."""
+    parts = rel.split("/")
+    if not rel or any(p in ("", ".", "..") for p in parts):
+        raise BackupError("%r is not a plain relative path" % rel, "this is a bug: report it")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in parts[:-1]:
+            try:
+                nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _refuse_link(rel, root)
+                raise
+            os.close(fd)
+            fd = nfd
+        try:
+            sfd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise _refuse_link(rel, root)
+            raise
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(sfd).st_mode):
+        os.close(sfd)
+        raise _refuse_link(rel, root)
+    return sfd
+
+
+def _open_source(src, root):
+    if root is None:
+        return os.open(src, os.O_RDONLY | _NOFOLLOW)
+    rel = os.path.relpath(src, root)
+    return open_beneath(root, rel.replace(os.sep, "/"))
+
+
+def copy_file(src, dst, st=None, want_hash=True, root=None):
+    """Copy one regular file to ``dst`` (created 0600, must not exist), hashing the bytes written.
+
+    Sparse files keep their holes. Returns ``(size, sha256)``. Mode and mtime are copied. With ``root`` (a
+    trusted directory holding ``src``), no link below ``root`` is followed (see :func:`open_beneath`).
     """
     if st is None:
         st = os.stat(src, follow_symlinks=False)
     h = hashlib.sha256() if want_hash else None
     size = 0
-    sfd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    sfd = _open_source(src, root)
     try:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
@@ -281,22 +337,26 @@ def _unlink_quiet(path):
 
 def try_link(prev, dst):
     """Hard-link ``prev`` to ``dst``. False (nothing created) when linking is impossible: another file system,
-    the link limit, a file system without hard links."""
+    the link limit, a file system without hard links, or ``prev`` missing (a damaged previous snapshot: the
+    caller copies the live file instead)."""
     try:
         os.link(prev, dst)
         return True
+    except FileNotFoundError:
+        if os.path.lexists(prev):
+            raise  # the destination's directory is missing: a real error
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
             raise
     return False
 
 
-def link_or_copy(prev, src, dst, st):
+def link_or_copy(prev, src, dst, st, root=None):
     """Hard-link ``prev`` (identical file of the previous snapshot) to ``dst``; copy ``src`` (not hashed) when
     linking is impossible. Returns True when linked."""
     if try_link(prev, dst):
         return True
-    copy_file(src, dst, st=st, want_hash=False)
+    copy_file(src, dst, st=st, want_hash=False, root=root)
     return False
 
 
@@ -313,22 +373,3 @@ def sha256_file(path):
             h.update(view[:n])
             size += n
     return size, h.hexdigest()
-
-
-def copy_tree_raw(src_dir, dst_dir):
-    """Copy a directory tree as-is (used inside the freeze for vector_db). No hashing here: hash the copy after the thaw.
-    Returns ``{rel: (size, stat of the source)}``."""
-    out = {}
-    os.makedirs(dst_dir, exist_ok=True)
-    for rel, kind, st in walk(src_dir):
-        s = os.path.join(src_dir, rel)
-        d = os.path.join(dst_dir, rel)
-        if kind == "dir":
-            os.makedirs(d, exist_ok=True)
-            os.chmod(d, stat.S_IMODE(st.st_mode))
-        elif kind == "file":
-            size = copy_file(s, d, st=st, want_hash=False)[0]
-            out[rel] = (size, st)
-        elif kind == "symlink":
-            os.symlink(os.readlink(s), d)
-    return out

@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import stat
+import time
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
@@ -34,7 +35,25 @@ def safe_relpath(rel):
     return rel
 
 
-def file_entry(rel, st, size, digest, linked=False):
+# A file whose mtime or ctime is this close to the moment it was copied may be rewritten in the same
+# timestamp tick without its metadata changing (git's "racy clean" case): its entry gets no ctime_ns, so
+# the next run copies it again instead of trusting the link. 20 ms cover the kernel's coarse clock (file
+# times advance in jiffies); whole-second timestamps (a file system with 1 s or 2 s granularity) get 2 s.
+RACY_NS = 20 * 10**6
+RACY_WHOLE_SECONDS_NS = 2 * 10**9
+
+
+def _racy(st, copied_ns):
+    if copied_ns is None:
+        return True
+    whole = st.st_mtime_ns % 10**9 == 0 and st.st_ctime_ns % 10**9 == 0
+    return max(st.st_mtime_ns, st.st_ctime_ns) >= copied_ns - (RACY_WHOLE_SECONDS_NS if whole else RACY_NS)
+
+
+def file_entry(rel, st, size, digest, linked=False, copied_ns=None):
+    """A manifest entry for ``st`` (the stat the walk took). ``copied_ns`` (time.time_ns() before the copy
+    started) makes the entry trusted by :func:`unchanged` later unless the file was modified within
+    the racy margin of it; without it the entry is never trusted (the next run copies the file again)."""
     return {
         "path": rel,
         "size": size,
@@ -43,24 +62,34 @@ def file_entry(rel, st, size, digest, linked=False):
         "uid": st.st_uid,
         "gid": st.st_gid,
         "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": None if _racy(st, copied_ns) else st.st_ctime_ns,
+        "ino": st.st_ino,
         "linked": linked,
     }
 
 
 def unchanged(entry, st):
-    """``entry`` (a manifest file entry of the previous snapshot) still describes the file ``st`` stats."""
-    return entry is not None and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns \
-        and entry.get("mode") == "%04o" % stat.S_IMODE(st.st_mode)
+    """``entry`` (a manifest file entry of the previous snapshot) still describes the file ``st`` stats: same
+    size, mode, mtime, ctime and inode. An entry without ``ctime_ns`` (an older manifest, or a file modified
+    while it was copied) never does."""
+    return entry is not None and entry.get("ctime_ns") is not None \
+        and (entry["size"], entry.get("mtime_ns"), entry["ctime_ns"], entry.get("ino"), entry.get("mode")) \
+        == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, "%04o" % stat.S_IMODE(st.st_mode))
 
 
 def take_file(rel, src, dst, st, prev_file=None, prev_entry=None):
     """One file of a new snapshot and its entry: a hard link to ``prev_file`` (the same path in the previous
     snapshot) when ``prev_entry`` still describes ``st``, else a copy hashed while it is written (also when
-    the link is impossible)."""
+    the link is impossible or ``prev_file`` is missing). ``src`` ends with ``rel``: the part before it is
+    the trusted root, and no link below it is followed (a BackupError if one appeared since the walk)."""
+    started = time.time_ns()
     if prev_file is not None and unchanged(prev_entry, st) and _files.try_link(prev_file, dst):
-        return file_entry(rel, st, st.st_size, prev_entry["sha256"], linked=True)
-    size, digest = _files.copy_file(src, dst, st=st)
-    return file_entry(rel, st, size, digest)
+        return file_entry(rel, st, st.st_size, prev_entry["sha256"], linked=True, copied_ns=started)
+    root = src[:-len(rel)] if src.endswith("/" + rel) else None
+    if root is None:
+        raise BackupError("%s does not end with %s" % (src, rel), "this is a bug: report it")
+    size, digest = _files.copy_file(src, dst, st=st, root=root)
+    return file_entry(rel, st, size, digest, copied_ns=started)
 
 
 def store_label(label):

@@ -255,6 +255,7 @@ def _stage_segments(src_root, dst_root, prev, prev_index, staged=None):
     if not os.path.isdir(src_root):
         return out
     os.makedirs(dst_root, exist_ok=True)
+    started, data_root = time.time_ns(), os.path.dirname(src_root)  # (files B6, B8) racy reference; no link below the data dir
     for rel, kind, st in _files.walk(src_root):
         if rel.startswith("chroma.sqlite3"):
             continue
@@ -267,7 +268,7 @@ def _stage_segments(src_root, dst_root, prev, prev_index, staged=None):
         if kind != "file":
             continue
         old = (staged or {}).get(drel)
-        if old is not None and (old["st"].st_size, old["st"].st_mtime_ns, old["st"].st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+        if old is not None and _files.same_stat(old["st"], st):
             out[drel] = old
             continue
         if old is not None or os.path.lexists(d):
@@ -275,11 +276,12 @@ def _stage_segments(src_root, dst_root, prev, prev_index, staged=None):
         entry = prev_index.get(drel)
         s = os.path.join(src_root, rel)
         if prev is not None and _unchanged(entry, st):
-            linked = _files.link_or_copy(os.path.join(prev.path, "data", drel), s, d, st)
-            out[drel] = {"st": st, "size": st.st_size, "sha256": entry["sha256"] if linked else None, "linked": linked}
+            linked = _files.link_or_copy(os.path.join(prev.path, "data", drel), s, d, st, root=data_root)
+            out[drel] = {"st": st, "size": st.st_size, "sha256": entry["sha256"] if linked else None, "linked": linked,
+                         "copied_ns": started}
         else:
-            size = _files.copy_file(s, d, st=st, want_hash=False)[0]
-            out[drel] = {"st": st, "size": size, "sha256": None, "linked": False}
+            size = _files.copy_file(s, d, st=st, want_hash=False, root=data_root)[0]
+            out[drel] = {"st": st, "size": size, "sha256": None, "linked": False, "copied_ns": started}
     for drel in set(staged or {}) - set(out):
         path = os.path.join(dst_root, drel[len("vector_db/"):])
         if os.path.lexists(path):
@@ -550,7 +552,7 @@ def _copy_rest(r, vector, pool):
             entries.append(res)
     for rel, v in vector.items():
         size, digest = hashed[rel].result() if rel in hashed else (v["size"], v["sha256"])
-        entries.append(_manifest.file_entry(rel, v["st"], size, digest, linked=v["linked"]))
+        entries.append(_manifest.file_entry(rel, v["st"], size, digest, linked=v["linked"], copied_ns=v["copied_ns"]))
     files_ms = int((time.monotonic() - t_files) * 1000)
     return entries, dirs, files_ms
 

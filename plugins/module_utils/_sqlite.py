@@ -24,7 +24,6 @@ This is a private module of the sage_open_webui.backup collection.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import sqlite3
 import time
@@ -35,13 +34,36 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     fsync_path,
     is_inside,
 )
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
+def parse_header(head):
+    """Facts from the first 100 bytes of a SQLite file, or None when they are not a SQLite header.
+
+    ``journal_mode`` is ``wal`` when bytes 18/19 are 2, ``delete`` when they are 1 (a rollback journal:
+    delete, truncate and persist look alike in the header), else ``unknown``. ``page_count`` is None when the
+    header's count is stale (its valid-for number differs from the change counter).
+    """
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        return None
+    page_size = int.from_bytes(head[16:18], "big")
+    write_v, read_v = head[18], head[19]
+    mode = "wal" if (write_v, read_v) == (2, 2) else ("delete" if write_v == 1 else "unknown")
+    valid = int.from_bytes(head[24:28], "big") == int.from_bytes(head[92:96], "big")
+    return {
+        "page_size": 65536 if page_size == 1 else page_size,
+        "wal": mode == "wal",
+        "journal_mode": mode,
+        "page_count": (int.from_bytes(head[28:32], "big") or None) if valid else None,
+    }
+
+
 def header_info(path):
-    """Read the 100-byte header without opening the database. Returns dict or raises BackupError."""
+    """The header facts (:func:`parse_header`) of the database at ``path``, read without opening it with
+    SQLite (nothing is created beside it). Raises BackupError when it is missing or not SQLite."""
     if not os.path.exists(path):
         raise BackupError(
             "SQLite database %s does not exist" % path,
@@ -56,21 +78,13 @@ def header_info(path):
         raise BackupError("cannot read %s: %s" % (path, e.strerror), "run as a user that can read the data directory (become: true)")
     if len(head) == 0:
         raise BackupError("%s is empty (0 bytes), not a SQLite database" % path, "restore it from a snapshot; do not back up an empty file")
-    if not head.startswith(SQLITE_MAGIC):
+    info = parse_header(head)
+    if info is None:
         raise BackupError(
             "%s is not a SQLite database (bad header)" % path,
             "check that this is Open WebUI's webui.db; a PostgreSQL or SQLCipher database needs a different backup",
         )
-    page_size = int.from_bytes(head[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    write_version = head[18]
-    return {
-        "page_size": page_size,
-        "wal": write_version == 2,
-        "journal_mode": "wal" if write_version == 2 else "rollback",
-        "page_count": int.from_bytes(head[28:32], "big"),
-    }
+    return info
 
 
 def _uri(path, **params):
@@ -185,30 +199,7 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
     try:
         if own_conn:
             conn, info = open_source(src, timeout=timeout, app_stopped=app_stopped, immutable=quiet is not None)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if method == "vacuum_into":
-                    conn.execute("VACUUM INTO ?", (tmp,))
-                else:
-                    dst = sqlite3.connect(tmp, isolation_level=None)
-                    try:
-                        conn.backup(dst, pages=-1)
-                    finally:
-                        dst.close()
-                break
-            except sqlite3.OperationalError as e:
-                text = str(e)
-                _remove_db_files(tmp)
-                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                if _is_disk_full(e):
-                    raise _disk_error(dest_dir, e)
-                raise _classify(src, e, timeout)
-            except sqlite3.DatabaseError as e:
-                _remove_db_files(tmp)
-                raise _classify(src, e, timeout)
+        _copy_into(conn, tmp, method, src, timeout)
     except OSError as e:
         _remove_db_files(tmp)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -224,22 +215,7 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
         return backup(src, dest, method=method, timeout=timeout, integrity=integrity, app_stopped=app_stopped,
                       fsync=fsync, _immutable_ok=False)
     copy_ms = int((time.monotonic() - started) * 1000)
-    try:
-        facts = inspect_copy(tmp, integrity=integrity)
-    except BackupError:
-        _remove_db_files(tmp)
-        raise
-    except OSError as e:
-        _remove_db_files(tmp)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _disk_error(dest_dir, e)
-        raise
-    if facts["integrity"] not in ("ok", "skipped"):
-        _remove_db_files(tmp)
-        raise BackupError(
-            "the copy of %s failed PRAGMA integrity_check: %s" % (src, facts["integrity"]),
-            "the source database is damaged; restore it from an earlier snapshot (nothing was published)",
-        )
+    facts = _check_copy(tmp, src, integrity)
     try:
         if fsync:
             fsync_path(tmp)
@@ -251,7 +227,7 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise _disk_error(dest_dir, e)
         raise
-    size, digest = sha256_and_size(dest)
+    size, digest = sha256_file(dest)
     facts.update({
         "source": src,
         "dest": dest,
@@ -263,6 +239,77 @@ def backup(src, dest, method="backup_api", source_conn=None, timeout=30.0, integ
         "duration_ms": int((time.monotonic() - started) * 1000),
     })
     return facts
+
+
+def _create_private(path):
+    """An empty file only root can read: SQLite fills it (an empty file is a new database) and creates its
+    journal with the same mode, so no copy is ever readable by others, whatever the umask."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _copy_into(conn, tmp, method, src, timeout):
+    """One consistent copy of ``conn``'s database into ``tmp`` (0600), retried while the source is locked."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _create_private(tmp)
+        try:
+            if method == "vacuum_into":
+                conn.execute("VACUUM INTO ?", (tmp,))
+            else:
+                dst = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    conn.backup(dst, pages=-1)
+                finally:
+                    dst.close()
+            return
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            busy = isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+            if busy and time.monotonic() < deadline:
+                _remove_db_files(tmp)
+                time.sleep(0.05)
+                continue
+            err = _copy_error(tmp, e, _classify(src, e, timeout))
+            _remove_db_files(tmp)
+            raise err
+
+
+def _check_copy(tmp, src, integrity):
+    """:func:`inspect_copy` of the finished copy; removes it and raises when the check fails."""
+    try:
+        facts = inspect_copy(tmp, integrity=integrity)
+    except (BackupError, OSError) as e:
+        err = e if isinstance(e, BackupError) else _copy_error(tmp, e, e)
+        _remove_db_files(tmp)
+        raise err
+    if facts["integrity"] not in ("ok", "skipped"):
+        err = _copy_error(tmp, facts["integrity"], BackupError(
+            "the copy of %s failed PRAGMA integrity_check: %s" % (src, facts["integrity"]),
+            "the source database is damaged; restore it from an earlier snapshot (nothing was published)"))
+        _remove_db_files(tmp)
+        raise err
+    return facts
+
+
+FULL_BELOW = 1 << 20  # a destination with less room left than this is full (SQLite writes pages of a few KiB)
+
+
+def _copy_error(tmp, exc, otherwise):
+    """The error of a failed copy or check: disk full however SQLite said it (SQLITE_FULL, ENOSPC, or any
+    error -- SQLITE_IOERR included -- while the destination has less than FULL_BELOW left for this user;
+    root may use the reserved blocks), else ``otherwise``. Called before the partial copy is removed, so the
+    room it took still counts."""
+    dest_dir = os.path.dirname(tmp)
+    if _is_disk_full(exc) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return _disk_error(dest_dir, exc)
+    try:
+        vfs = os.statvfs(dest_dir)
+    except OSError:
+        return otherwise
+    free = (vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail) * vfs.f_frsize
+    if free < FULL_BELOW:
+        return _disk_error(dest_dir, "%s; %d bytes free there" % (exc, free))
+    return otherwise
 
 
 def _is_disk_full(exc):
@@ -345,16 +392,3 @@ def alembic_revision(conn):
     except sqlite3.DatabaseError:
         return None
     return row[0] if row else None
-
-
-def sha256_and_size(path, bufsize=1 << 20):
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(bufsize)
-            if not chunk:
-                break
-            size += len(chunk)
-            h.update(chunk)
-    return size, h.hexdigest()

@@ -196,74 +196,10 @@ discovery_warnings:
   sample: ["open-webui: DATA LOSS RISK: container open-webui has no volume or bind mount at /app/backend/data ..."]
 """
 
-import os
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
-
-
-def _describe_data_dir(path):
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils._discovery import inspect_data_dir
-
-    inv = inspect_data_dir(path)
-    return {
-        "name": os.path.basename(os.path.abspath(path).rstrip("/")) or path,
-        "id": None, "image": None, "digest": None, "state": None, "health": None, "app_version": None,
-        "data_mount": {"type": "directory", "name": "", "source": os.path.abspath(path), "rw": True,
-                       "anonymous": False, "persistent": True},
-        "data_dir": os.path.abspath(path),
-        "env": None, "secret_key": None, "supported": True, "reasons": [], "ollama": [],
-        "inventory": inv, "warnings": list(inv.get("warnings") or []),
-    }
-
-
-def run(params):
-    """The module's work, without Ansible: returns (instances, warnings)."""
-    if params.get("data_dir") and not (params.get("container") or params.get("label") or params.get("image")):
-        inst = _describe_data_dir(params["data_dir"])
-        return [inst], ["%s: %s" % (inst["name"], w) for w in inst["warnings"]]
-
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import DockerClient
-    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
-
-    client = DockerClient(socket=params["docker_host"])
-    try:
-        found = client.find(name=params.get("container"), label=params.get("label"), image=params.get("image"))
-        if not found:
-            what = []
-            if params.get("label"):
-                what.append("label %s" % params["label"])
-            if params.get("image"):
-                what.append("image containing %r" % params["image"])
-            raise BackupError(
-                "no Open WebUI container found%s on %s" % ((" with " + " and ".join(what)) if what else "",
-                                                           client.socket),
-                "name the container with 'container:' (containers seen: %s), or use data_dir for an installation "
-                "without Docker" % client.seen(),
-            )
-        ollama = _discovery.ollama_mounts(client, params["include_ollama"])
-        instances, warnings = [], []
-        for summary in found:
-            inst = _discovery.describe_container(client, summary["id"], include_ollama=params["include_ollama"],
-                                                 ollama=ollama)
-            source = params.get("data_dir") or inst["data_dir"]
-            inst["inventory"] = None
-            if source:
-                if not os.path.exists(source):
-                    inst["warnings"].append(
-                        "the data directory %s of %s is not visible from this host (running in a container "
-                        "without /var/lib/docker/volumes mounted?); inventory skipped" % (source, inst["name"]))
-                else:
-                    inst["inventory"] = _discovery.inspect_data_dir(source)
-                    inst["warnings"].extend(inst["inventory"].get("warnings") or [])
-            inst.pop("image_labels", None)
-            instances.append(inst)
-            warnings.extend("%s: %s" % (inst["name"], w) for w in inst["warnings"])
-        return instances, warnings
-    finally:
-        client.close()
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 
 
 def argument_spec():
@@ -277,17 +213,15 @@ def argument_spec():
     )
 
 
+def run(params):
+    """The module's result without Ansible (read-only: ``changed`` is always false)."""
+    instances, warnings = _discovery.discover(**params)
+    return {"changed": False, "instances": instances, "discovery_warnings": warnings, "warnings": warnings}
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        instances, warnings = run(module.params)
-    except BackupError as err:
-        module.fail_json(msg=str(err), **err.details)
-    except Exception as err:  # noqa: BLE001 - report unexpected failures with their traceback
-        module.fail_json(msg="openwebui_info failed unexpectedly: %s" % err, exception=traceback.format_exc())
-    for w in warnings:
-        module.warn(w)
-    module.exit_json(changed=False, instances=instances, discovery_warnings=warnings)
+    run_module(module, lambda: run(module.params))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ description:
     without restarting, or with C(VACUUM INTO).
   - The copy is written to a temporary name in the destination directory, fsynced, checked with
     C(PRAGMA quick_check) or C(integrity_check), and only then renamed to I(dest).
+  - The copy is readable by its owner only (mode C(0600) from the first byte, whatever the umask), because the
+    database holds password hashes, API keys and chats.
   - Never copies the file byte by byte while it is in use, and never checkpoints or changes the source.
 author:
   - sage_open_webui.backup contributors (@sage-open-webui)
@@ -133,39 +135,38 @@ row_counts:
   sample: {"user": 3, "chat": 40, "file": 12}
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            dest=dict(type="path", required=True),
-            method=dict(type="str", choices=["backup_api", "vacuum_into"], default="backup_api"),
-            integrity=dict(type="str", choices=["quick", "full", "none"], default="quick"),
-            timeout=dict(type="float", default=30),
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        src=dict(type="path", required=True),
+        dest=dict(type="path", required=True),
+        method=dict(type="str", choices=["backup_api", "vacuum_into"], default="backup_api"),
+        integrity=dict(type="str", choices=["quick", "full", "none"], default="quick"),
+        timeout=dict(type="float", default=30),
     )
-    p = module.params
-    try:
-        info = _sqlite.header_info(p["src"])
-        _sqlite.check_destination(p["src"], p["dest"])
-        if module.check_mode:
-            module.exit_json(changed=True, dest=p["dest"], journal_mode="wal" if info["wal"] else "delete")
-        facts = _sqlite.backup(p["src"], p["dest"], method=p["method"], timeout=p["timeout"], integrity=p["integrity"])
-    except BackupError as e:
-        module.fail_json(msg=str(e), **e.details)
-    except Exception as e:  # noqa: BLE001
-        module.fail_json(msg="unexpected error: %s" % e, exception=traceback.format_exc())
+
+
+def run(params, check_mode=False):
+    """The module's work without Ansible: the result (the copy is 0600, see _sqlite.backup)."""
+    info = _sqlite.header_info(params["src"])
+    _sqlite.check_destination(params["src"], params["dest"])
+    if check_mode:
+        return {"changed": True, "dest": params["dest"], "journal_mode": "wal" if info["wal"] else "delete"}
+    facts = _sqlite.backup(params["src"], params["dest"], method=params["method"], timeout=params["timeout"],
+                           integrity=params["integrity"])
     facts.pop("source", None)
     facts.pop("copy_ms", None)
-    module.exit_json(changed=True, **facts)
+    return dict(facts, changed=True)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, lambda: run(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -399,15 +399,26 @@ except BackupError as e:
 """
 
 
-def _as_nobody(job):
+def _as_nobody(job, lib):
     """The engine as uid 65534 with the system python3 (Debian's, like a host): root reads everything, nobody
-    does not, so chmod 000 means something."""
+    does not, so chmod 000 means something. ``lib``: the engine's copy nobody can import (see nobody_tree)."""
     py = shutil.which("python3", path="/usr/bin:/bin")
     if not py:
         pytest.fail("no /usr/bin/python3 to run the engine as a non-root user")
     p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", RUN_AS_NOBODY,
-                        collections_root(), json.dumps(job)], capture_output=True, text=True, timeout=300, check=False)
+                        lib, json.dumps(job)], capture_output=True, text=True, timeout=300, check=False)
     return p
+
+
+def _engine_copy(base):
+    """The collection's module_utils copied below ``base`` (0755), world-readable, as a host installs the engine:
+    the clone itself may sit below a directory nobody cannot traverse (a ``mktemp -d`` directory is 0700)."""
+    rel = os.path.join("ansible_collections", "sage_open_webui", "backup", "plugins", "module_utils")
+    lib = os.path.join(base, "lib")
+    shutil.copytree(os.path.join(collections_root(), rel), os.path.join(lib, rel),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run(["chmod", "-R", "u=rwX,go=rX", lib], check=True)
+    return lib
 
 
 class Precondition(Exception):
@@ -429,21 +440,24 @@ def nobody_tree(pristine):
     repo = os.path.join(base, "r")
     os.mkdir(repo)
     subprocess.run(["chown", "-R", "65534:65534", data, repo], check=True)
-    if not _nobody_can("test", "-r", os.path.join(data, "webui.db")) or not _nobody_can("test", "-w", repo):
+    lib = _engine_copy(base)
+    if not _nobody_can("test", "-r", os.path.join(data, "webui.db")) or not _nobody_can("test", "-w", repo) \
+            or not _nobody_can("test", "-r", os.path.join(lib, "ansible_collections", "sage_open_webui", "backup",
+                                                          "plugins", "module_utils", "_snapshot.py")):
         raise Precondition("uid 65534 cannot reach %s" % base)
     try:
-        yield data, repo
+        yield data, repo, lib
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def test_unreadable_upload(nobody_tree):
-    data, repo = nobody_tree
+    data, repo, lib = nobody_tree
     os.chmod(os.path.join(data, UPLOAD), 0)
     if _nobody_can("cat", os.path.join(data, UPLOAD)):
         raise Precondition("chmod 000 did not make the file unreadable")
     g = Guard(data=data, repo=repo)
-    p = _as_nobody({"data_dir": data, "repository": repo, "host": HOST, "instance": INST})
+    p = _as_nobody({"data_dir": data, "repository": repo, "host": HOST, "instance": INST}, lib)
     g.check()
     assert published(repo) == []
     if not p.stdout.strip():

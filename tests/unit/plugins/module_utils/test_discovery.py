@@ -16,6 +16,7 @@ import tarfile
 import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -180,33 +181,13 @@ def test_alembic_missing_table(tmp_path):
     assert _discovery.alembic_revision(db) == (None, "no alembic_version table (database never migrated)")
 
 
-# -- header parsing -------------------------------------------------------------------------------------------
-def _header(write_v, read_v, page_size=4096, pages=10):
-    h = bytearray(100)
-    h[0:16] = b"SQLite format 3\x00"
-    h[16:18] = (1 if page_size == 65536 else page_size).to_bytes(2, "big")
-    h[18], h[19] = write_v, read_v
-    h[24:28] = (7).to_bytes(4, "big")
-    h[28:32] = pages.to_bytes(4, "big")
-    h[92:96] = (7).to_bytes(4, "big")
-    return bytes(h)
-
-
-@pytest.mark.parametrize("wv,rv,mode", [(2, 2, "wal"), (1, 1, "delete"), (3, 3, "unknown")])
-def test_sqlite_header_journal_mode(tmp_path, wv, rv, mode):
-    p = tmp_path / "db"
-    p.write_bytes(_header(wv, rv) + b"\0" * 100)
-    h = _discovery.sqlite_header(str(p))
-    assert h["valid"] and h["journal_mode"] == mode and h["page_size"] == 4096 and h["page_count"] == 10
-
-
-def test_sqlite_header_64k_pages_and_garbage(tmp_path):
-    p = tmp_path / "db"
-    p.write_bytes(_header(2, 2, page_size=65536))
-    assert _discovery.sqlite_header(str(p))["page_size"] == 65536
-    p.write_bytes(b"not a database at all" * 10)
-    assert _discovery.sqlite_header(str(p))["valid"] is False
-    assert _discovery.sqlite_header(str(tmp_path / "missing"))["valid"] is False
+# -- header (parsed by _sqlite.parse_header, tested in test_sqlite.py) ------------------------------------------
+def test_inventory_reports_a_non_sqlite_webui_db(data_dir):
+    with open(os.path.join(data_dir, "webui.db"), "r+b") as f:
+        f.write(b"PGDMP not sqlite")
+    inv = _discovery.inspect_data_dir(data_dir)
+    assert inv["webui_db"]["is_sqlite"] is False and inv["journal_mode"] is None
+    assert any("not an SQLite database" in w for w in inv["warnings"])
 
 
 def test_header_agrees_with_sqlite_pragma(data_dir):
@@ -215,7 +196,7 @@ def test_header_agrees_with_sqlite_pragma(data_dir):
         con = sqlite3.connect("file:%s?mode=ro&immutable=1" % path, uri=True)
         pragma = con.execute("PRAGMA journal_mode").fetchone()[0]
         con.close()
-        assert _discovery.sqlite_header(path)["journal_mode"] == mode
+        assert _sqlite.header_info(path)["journal_mode"] == mode
         # immutable connections report "delete" for rollback dbs; for WAL the header is the only truth here
         assert pragma in (mode, "delete")
 
@@ -453,3 +434,63 @@ def test_ollama_detection_excluded_by_default():
     assert all(not o["excluded"] for o in _discovery.ollama_mounts(client, include_ollama=True))
     d = _discovery.describe_container(client, "open-webui", include_ollama=False)
     assert len(d["ollama"]) == 2 and d["bundles_ollama"] is False
+
+
+def test_ollama_volume_listing_error_is_reported_not_hidden():
+    client = FakeClient(_ins(), MOUNT)
+
+    def volumes():
+        raise ConnectionError("engine went away")
+
+    client.volumes = volumes
+    with pytest.raises(BackupError, match="cannot list the Docker volumes.*engine went away"):
+        _discovery.ollama_mounts(client)
+
+
+# -- discover (openwebui_info's work) -------------------------------------------------------------------------
+class FindingClient(FakeClient):
+    socket = "/var/run/docker.sock"
+    closed = False
+
+    def __init__(self, found, *a, **kw):
+        FakeClient.__init__(self, *a, **kw)
+        self._found = found
+
+    def find(self, name=None, label=None, image=None):
+        self.asked = (name, label, image)
+        return self._found
+
+    def seen(self):
+        return "ollama, redis"
+
+    def close(self):
+        self.closed = True
+
+
+def test_discover_describes_each_container_with_its_inventory(data_dir):
+    client = FindingClient([{"id": "c" * 64}], _ins(), dict(MOUNT, source=data_dir))
+    instances, warnings = _discovery.discover(label="app=owui", client=client)
+    assert client.asked == (None, "app=owui", None) and client.closed
+    (inst,) = instances
+    assert inst["inventory"]["journal_mode"] == "wal" and "image_labels" not in inst
+    assert warnings and all(w.startswith("open-webui: ") for w in warnings)
+
+
+def test_discover_data_dir_not_visible_is_a_warning():
+    client = FindingClient([{"id": "c" * 64}], _ins(), dict(MOUNT, source="/nonexistent/owb/_data"))
+    (inst,), warnings = _discovery.discover(client=client)
+    assert inst["inventory"] is None and any("not visible from this host" in w for w in warnings)
+
+
+def test_discover_nothing_found_names_what_was_asked():
+    client = FindingClient([], _ins(), MOUNT)
+    with pytest.raises(BackupError, match="no Open WebUI container found with label a=b and image containing 'x' on "
+                                         "/var/run/docker.sock.*containers seen: ollama, redis"):
+        _discovery.discover(label="a=b", image="x", client=client)
+    assert client.closed
+
+
+def test_discover_plain_data_dir_needs_no_docker(data_dir):
+    (inst,), warnings = _discovery.discover(data_dir=data_dir, docker_host="unix:///nonexistent.sock")
+    assert inst["data_dir"] == data_dir and inst["data_mount"]["type"] == "directory" and inst["id"] is None
+    assert inst["inventory"]["uploads"]["files"] > 0 and warnings == []

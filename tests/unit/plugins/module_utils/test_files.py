@@ -135,10 +135,18 @@ def test_link_or_copy_copies_across_filesystems(tmp_path):
         shutil.rmtree(other)
 
 
-def test_link_or_copy_missing_previous_raises(tmp_path):
-    (tmp_path / "src").write_bytes(b"x")
+def test_link_or_copy_missing_previous_copies_the_live_file(tmp_path):
+    """A damaged previous snapshot (its file is gone) must not lose the file: copy the live one (B7)."""
+    (tmp_path / "src").write_bytes(b"live")
+    assert _files.link_or_copy(str(tmp_path / "gone"), str(tmp_path / "src"), str(tmp_path / "dst"),
+                               os.stat(str(tmp_path / "src"))) is False
+    assert (tmp_path / "dst").read_bytes() == b"live"
+
+
+def test_try_link_missing_destination_dir_still_raises(tmp_path):
+    (tmp_path / "prev").write_bytes(b"x")
     with pytest.raises(FileNotFoundError):
-        _files.link_or_copy(str(tmp_path / "gone"), str(tmp_path / "src"), str(tmp_path / "dst"), os.stat(str(tmp_path / "src")))
+        _files.try_link(str(tmp_path / "prev"), str(tmp_path / "no-such-dir" / "dst"))
 
 
 def test_sha256_file(tmp_path):
@@ -243,23 +251,61 @@ def test_is_excluded(rel, exclude, include, want):
     assert _files.is_excluded(rel, exclude, include) is want
 
 
-def test_copy_tree_raw(tree, tmp_path):
-    dst = str(tmp_path / "copy")
-    out = _files.copy_tree_raw(os.path.join(tree, "uploads"), dst)
-    assert set(out) == {"a_b.txt", "café menu.txt"}
-    assert os.readlink(os.path.join(dst, "link")) == "a_b.txt"
-    for rel in out:
-        assert _sha(os.path.join(dst, rel)) == _sha(os.path.join(tree, "uploads", rel))
-
-
-def test_walk_unreadable_dir_is_backup_error(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every directory")
+def test_walk_unreadable_dir_is_backup_error(tmp_path, monkeypatch):
+    """Root reads every directory, so the refusal is injected: the kernel's EACCES on listing ``x``."""
     d = tmp_path / "d"
     (d / "x").mkdir(parents=True)
-    os.chmod(str(d / "x"), 0)
-    try:
-        with pytest.raises(BackupError):
-            list(_files.walk(str(d)))
-    finally:
-        os.chmod(str(d / "x"), 0o700)
+    real = os.scandir
+
+    def scandir(path):
+        if os.path.basename(path) == "x":
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(BackupError, match="cannot read directory .*x: Permission denied"):
+        list(_files.walk(str(d)))
+
+
+# ---- never follow a link below the root (B8) ------------------------------------------------
+
+
+@pytest.fixture
+def swapped(tmp_path):
+    """A data dir whose uploads/ was swapped for a link to an outside directory after the walk."""
+    data, outside = tmp_path / "data", tmp_path / "host"
+    (data / "uploads").mkdir(parents=True)
+    (data / "uploads" / "f.txt").write_bytes(b"user upload")
+    outside.mkdir()
+    (outside / "f.txt").write_bytes(b"HOST SECRET")
+    st = os.stat(str(data / "uploads" / "f.txt"))
+    os.rename(str(data / "uploads"), str(data / "old-uploads"))
+    os.symlink(str(outside), str(data / "uploads"))
+    return str(data), st
+
+
+def test_copy_file_below_root_refuses_a_swapped_directory(swapped, tmp_path):
+    data, st = swapped
+    dst = str(tmp_path / "dst")
+    with pytest.raises(BackupError, match="uploads/f.txt in .* no longer a regular file or directory"):
+        _files.copy_file(os.path.join(data, "uploads", "f.txt"), dst, st=st, root=data)
+    assert not os.path.exists(dst)
+
+
+def test_copy_file_below_root_refuses_a_swapped_file_and_a_fifo(tmp_path):
+    data = tmp_path / "data"
+    (data / "d").mkdir(parents=True)
+    (tmp_path / "host").write_bytes(b"HOST SECRET")
+    os.symlink(str(tmp_path / "host"), str(data / "d" / "link"))
+    os.mkfifo(str(data / "d" / "fifo"))
+    for name in ("link", "fifo"):
+        with pytest.raises(BackupError, match="no longer a regular file"):
+            _files.copy_file(str(data / "d" / name), str(tmp_path / name), root=str(data))
+
+
+def test_copy_file_below_root_copies_a_plain_tree(tmp_path):
+    data = tmp_path / "data"
+    (data / "a" / "b").mkdir(parents=True)
+    (data / "a" / "b" / "f").write_bytes(b"ok")
+    assert _files.copy_file(str(data / "a" / "b" / "f"), str(tmp_path / "dst"), root=str(data))[0] == 2
+    assert (tmp_path / "dst").read_bytes() == b"ok"

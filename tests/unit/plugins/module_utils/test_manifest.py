@@ -139,3 +139,88 @@ def test_load_errors(tmp_path, content, needle):
     with pytest.raises(BackupError) as ei:
         _manifest.load(str(tmp_path))
     assert needle in str(ei.value)
+
+
+# ---- unchanged files (B6) and a damaged previous snapshot (B7) ----------------------------------
+
+
+def _take(tmp_path, name, st, prev=None):
+    src = tmp_path / "data" / "f"
+    dst = tmp_path / name / "f"
+    dst.parent.mkdir()
+    prev_file, prev_entry = (str(tmp_path / prev[0] / "f"), prev[1]) if prev else (None, None)
+    return _manifest.take_file("f", str(src), str(dst), st, prev_file, prev_entry), dst
+
+
+def test_same_tick_rewrite_is_copied_again(tmp_path):
+    """A rewrite in the timestamp tick of the copy leaves size, mtime, ctime and inode as they were: the stat
+    the next run takes is the same (reused here). The entry made next to the copy must not be trusted."""
+    (tmp_path / "data").mkdir()
+    src = tmp_path / "data" / "f"
+    src.write_bytes(b"old content")
+    st = os.stat(str(src))
+    e1, dummy = _take(tmp_path, "s1", st)
+    assert e1.get("ctime_ns") is None  # modified within the racy margin of its copy
+    with open(str(src), "r+b") as f:
+        f.write(b"new content")
+    e2, dst = _take(tmp_path, "s2", st, prev=("s1", e1))
+    assert e2["linked"] is False and dst.read_bytes() == b"new content"
+    assert e2["sha256"] == hashlib.sha256(b"new content").hexdigest()
+
+
+def test_old_file_is_linked_and_its_entry_trusted(tmp_path):
+    (tmp_path / "data").mkdir()
+    src = tmp_path / "data" / "f"
+    src.write_bytes(b"content")
+    os.utime(str(src), ns=(10**18, 10**18))
+    st = os.stat(str(src))
+    e1, dummy = _take(tmp_path, "s1", st)
+    e1["ctime_ns"] = st.st_ctime_ns  # as if copied long after its last change
+    e2, dst = _take(tmp_path, "s2", st, prev=("s1", e1))
+    assert e2["linked"] is True and os.stat(str(dst)).st_ino == os.stat(str(tmp_path / "s1" / "f")).st_ino
+
+
+@pytest.mark.parametrize("field,value", [("ctime_ns", 1), ("ino", 1), ("mtime_ns", 1), ("size", 99), ("mode", "0777")])
+def test_unchanged_compares_every_field(tmp_path, field, value):
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    st = os.stat(str(p))
+    entry = _manifest.file_entry("f", st, 1, "ab", copied_ns=st.st_ctime_ns + 10**10)
+    assert _manifest.unchanged(entry, st)
+    entry[field] = value
+    assert not _manifest.unchanged(entry, st)
+
+
+def test_unchanged_old_manifest_entry_means_changed(tmp_path):
+    """Manifests written before ctime_ns/ino existed stay readable; their entries are never trusted."""
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    st = os.stat(str(p))
+    entry = _manifest.file_entry("f", st, 1, "ab", copied_ns=st.st_ctime_ns + 10**10)
+    del entry["ctime_ns"], entry["ino"]
+    assert not _manifest.unchanged(entry, st)
+
+
+def test_take_file_missing_link_source_copies(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f").write_bytes(b"live")
+    (tmp_path / "s1").mkdir()
+    st = os.stat(str(tmp_path / "data" / "f"))
+    entry = _manifest.file_entry("f", st, 4, hashlib.sha256(b"live").hexdigest(), copied_ns=st.st_ctime_ns + 10**10)
+    e, dst = _take(tmp_path, "s2", st, prev=("s1", entry))  # s1/f is missing: a damaged snapshot
+    assert e["linked"] is False and dst.read_bytes() == b"live"
+
+
+def test_take_file_refuses_a_directory_swapped_for_a_link(tmp_path):
+    (tmp_path / "data" / "uploads").mkdir(parents=True)
+    (tmp_path / "data" / "uploads" / "f").write_bytes(b"upload")
+    st = os.stat(str(tmp_path / "data" / "uploads" / "f"))
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "f").write_bytes(b"HOST SECRET")
+    os.rename(str(tmp_path / "data" / "uploads"), str(tmp_path / "data" / "x"))
+    os.symlink(str(tmp_path / "host"), str(tmp_path / "data" / "uploads"))
+    dst = tmp_path / "snap" / "f"
+    dst.parent.mkdir()
+    with pytest.raises(BackupError, match="uploads/f in .* no longer a regular file or directory"):
+        _manifest.take_file("uploads/f", str(tmp_path / "data" / "uploads" / "f"), str(dst), st)
+    assert not dst.exists()

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import stat
+import subprocess
 
 import pytest
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
@@ -103,7 +106,7 @@ def test_header_info_rollback(tmp_path):
     c.commit()
     c.close()
     info = _sqlite.header_info(p)
-    assert info["wal"] is False and info["journal_mode"] == "rollback"
+    assert info["wal"] is False and info["journal_mode"] == "delete"
 
 
 # ---- backup: WAL and DELETE, both methods -----------------------------------------------------------
@@ -129,7 +132,7 @@ def test_backup_copies_everything(journal_db, out_dir, fixture_expected, method)
     # the copy stands alone: no -wal/-shm/-journal beside it, no temporary left
     assert sorted(os.listdir(out_dir)) == ["webui.db"]
     assert facts["bytes"] == os.path.getsize(dest)
-    assert facts["sha256"] == _sqlite.sha256_and_size(dest)[1]
+    assert facts["sha256"] == _files.sha256_file(dest)[1]
     assert _chat_ids(dest) == {"unit-%d" % i for i in range(25)}
     c = sqlite3.connect(dest)
     assert c.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -167,10 +170,10 @@ def test_destination_is_source(webui_db, suffix):
 def test_destination_is_source_through_symlink(webui_db, tmp_path):
     link = tmp_path / "alias"
     link.symlink_to(os.path.dirname(webui_db))
-    sha = _sqlite.sha256_and_size(webui_db)
+    sha = _files.sha256_file(webui_db)
     with pytest.raises(BackupError):
         _sqlite.backup(webui_db, str(link / "webui.db"))
-    assert _sqlite.sha256_and_size(webui_db) == sha
+    assert _files.sha256_file(webui_db) == sha
 
 
 def test_destination_directory_missing(webui_db, tmp_path):
@@ -354,16 +357,19 @@ def test_pin_then_backup_copies_pinned_snapshot(webui_db, out_dir):
     assert len(_chat_ids(webui_db)) == 30
 
 
-def test_pin_then_vacuum_into_keeps_pin_or_refuses(webui_db, out_dir):
+def test_pin_then_vacuum_into_refuses_and_keeps_the_pin(webui_db, out_dir):
+    """VACUUM INTO cannot run inside the pin's read transaction: refused up front with a clear message, and
+    the pin still holds its snapshot (a backup_api copy from it still sees only the row before the pin)."""
     w = _conn(webui_db)
     _insert_chat(w, 1)
     pinned = _sqlite.pin(webui_db)
     _insert_chat(w, 2)
     dest = os.path.join(out_dir, "webui.db")
     try:
-        _sqlite.backup(webui_db, dest, method="vacuum_into", source_conn=pinned)
-    except BackupError:
-        return  # refusing the combination is fine too
+        with pytest.raises(BackupError, match="VACUUM INTO cannot copy a pinned snapshot.*use method 'backup_api'"):
+            _sqlite.backup(webui_db, dest, method="vacuum_into", source_conn=pinned)
+        assert pinned.in_transaction and not os.path.exists(dest)
+        _sqlite.backup(webui_db, dest, source_conn=pinned)
     finally:
         pinned.close()
         w.close()
@@ -435,3 +441,126 @@ def test_disk_full_during_the_check_is_reported_as_disk_full(tmp_path, monkeypat
     with pytest.raises(BackupError) as ei:
         _sqlite.inspect_copy(src)
     assert "no space left" in str(ei.value) and "damaged" not in str(ei.value)
+
+
+def test_disk_io_error_on_a_full_destination_is_reported_as_disk_full(webui_db, out_dir, monkeypatch):
+    """A full destination surfaced as SQLITE_IOERR by the check (seen on a 50 MB tmpfs) names the disk and the
+    destination, not a damaged source."""
+    monkeypatch.setattr(_sqlite, "inspect_copy", lambda path, integrity="quick": {
+        "integrity": "error: disk I/O error", "pages": 0, "page_size": 0, "row_counts": {}, "alembic_revision": None})
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda p: real(p) if p != out_dir else os.statvfs_result((4096, 4096, 12800, 0, 0, 0, 0, 0, 0, 255)))
+    with pytest.raises(BackupError) as ei:
+        _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+    assert "no space left" in str(ei.value) and out_dir in str(ei.value) and "damaged" not in str(ei.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_failed_check_with_room_left_still_blames_the_source(webui_db, out_dir, monkeypatch):
+    monkeypatch.setattr(_sqlite, "inspect_copy", lambda path, integrity="quick": {
+        "integrity": "error: disk I/O error", "pages": 0, "page_size": 0, "row_counts": {}, "alembic_revision": None})
+    with pytest.raises(BackupError, match="failed PRAGMA integrity_check.*source database is damaged"):
+        _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+
+
+def test_io_error_during_the_copy_on_a_full_destination_is_disk_full(webui_db, out_dir, monkeypatch):
+    real_connect = sqlite3.connect
+
+    def connect(path, *a, **kw):
+        if path.startswith(out_dir):
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_connect(path, *a, **kw)
+
+    monkeypatch.setattr(_sqlite.sqlite3, "connect", connect)
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda p: real(p) if p != out_dir else os.statvfs_result((4096, 4096, 12800, 0, 0, 0, 0, 0, 0, 255)))
+    with pytest.raises(BackupError, match="no space left on the device of %s" % out_dir):
+        _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"))
+
+
+@pytest.mark.parametrize("method", ["backup_api", "vacuum_into"])
+def test_copy_is_private_from_the_first_byte(webui_db, out_dir, monkeypatch, method):
+    """webui.db holds password hashes, API keys and chats: under umask 022 every file of the copy (the
+    temporary one SQLite fills and checks, and the published one) is 0600."""
+    seen = {}
+    real_inspect = _sqlite.inspect_copy
+
+    def inspect(path, **kw):
+        seen.update((n, stat.S_IMODE(os.stat(os.path.join(out_dir, n)).st_mode)) for n in os.listdir(out_dir))
+        return real_inspect(path, **kw)
+
+    monkeypatch.setattr(_sqlite, "inspect_copy", inspect)
+    old = os.umask(0o022)
+    try:
+        _sqlite.backup(webui_db, os.path.join(out_dir, "webui.db"), method=method)
+    finally:
+        os.umask(old)
+    assert seen and set(seen.values()) == {0o600}, seen
+    assert stat.S_IMODE(os.stat(os.path.join(out_dir, "webui.db")).st_mode) == 0o600
+
+
+# ---- the header parser (the one discovery uses too) ------------------------------------------------
+
+
+def _header(wv, rv, page_size=4096, pages=10, valid_for=7):
+    h = bytearray(100)
+    h[0:16] = _sqlite.SQLITE_MAGIC
+    h[16:18] = (1 if page_size == 65536 else page_size).to_bytes(2, "big")
+    h[18], h[19] = wv, rv
+    h[24:28] = (7).to_bytes(4, "big")
+    h[28:32] = pages.to_bytes(4, "big")
+    h[92:96] = valid_for.to_bytes(4, "big")
+    return bytes(h)
+
+
+@pytest.mark.parametrize("wv,rv,mode", [(2, 2, "wal"), (1, 1, "delete"), (3, 3, "unknown")])
+def test_parse_header_journal_mode(wv, rv, mode):
+    h = _sqlite.parse_header(_header(wv, rv))
+    assert h["journal_mode"] == mode and h["wal"] is (mode == "wal") and h["page_size"] == 4096 and h["page_count"] == 10
+
+
+def test_parse_header_64k_pages_stale_count_and_garbage():
+    assert _sqlite.parse_header(_header(2, 2, page_size=65536))["page_size"] == 65536
+    assert _sqlite.parse_header(_header(1, 1, valid_for=3))["page_count"] is None
+    assert _sqlite.parse_header(b"not a database at all" * 10) is None
+    assert _sqlite.parse_header(_header(1, 1)[:50]) is None
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True, text=True,
+                       check=False)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root): %s" % r.stderr.strip())
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_real_full_destination_is_never_blamed_on_the_source(tmp_path, small_tmpfs):
+    """A 600 KiB tmpfs filled a little more each time: wherever the copy or its check runs out of room
+    (SQLITE_FULL, or SQLITE_IOERR while the copy is checked), the error says the disk is full."""
+    src = str(tmp_path / "src.db")
+    c = sqlite3.connect(src, isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE t(x)")
+    for i in range(420):
+        c.execute("INSERT INTO t VALUES (?)", (os.urandom(1000),))
+    outcomes = set()
+    for kib in range(0, 600, 4):
+        with open(os.path.join(small_tmpfs, "ballast"), "wb") as f:
+            f.write(b"\1" * (kib << 10))
+        try:
+            _sqlite.backup(src, os.path.join(small_tmpfs, "copy.db"), fsync=False)
+            outcomes.add("ok")
+        except BackupError as e:
+            assert "no space left on the device of %s" % small_tmpfs in str(e) and "damaged" not in str(e), (kib, str(e))
+            outcomes.add("full")
+        assert [n for n in os.listdir(small_tmpfs) if n.startswith(".copy")] == []
+        for n in os.listdir(small_tmpfs):
+            os.unlink(os.path.join(small_tmpfs, n))
+    c.close()
+    assert outcomes == {"ok", "full"}
