@@ -40,7 +40,7 @@ options:
       - C(hot) never interrupts the app; C(vector_db/) is copied only when it stayed unchanged during the copy.
       - C(pause) freezes the container with C(docker pause) around the consistent section only.
       - C(cold) stops the container (and the running I(dependents)) around that section, starts them again and waits
-        until the app is healthy (a start slower than I(health_timeout) is a warning: the copy is complete).
+        until the app is healthy (a start slower than I(health_timeout) is a warning, since the copy is complete).
       - Defaults to C(pause) with a container, C(hot) without.
       - A container that is not running is backed up as it is (C(offline)) and not started; a paused one is
         refused, in check mode too (only whoever paused it may thaw it).
