@@ -76,24 +76,22 @@ def _migration_candidates(env_path, extra=None):
 def image_migrations(docker, container_id=None, image=None, path=None, warnings=None):
     """Read the alembic versions Open WebUI ships in a container (or in ``image``, through a created and
     removed, never started, container). Returns ``{"path", "revisions", "heads", "image"}``."""
-    api = docker.api
     temp = None
     try:
         if container_id is None:
             try:
-                temp = api.create_container(image, entrypoint=["/bin/true"], command=[], labels={"io.sage-open-webui.probe": "1"},
-                                            network_disabled=True)["Id"]
-            except Exception as e:
-                raise BackupError("cannot create a probe container from image %s: %s" % (image, str(e)[:300]),
+                temp = docker.create(image, entrypoint=["/bin/true"], command=[], labels={"io.sage-open-webui.probe": "1"},
+                                     network_disabled=True)
+            except BackupError as e:
+                raise BackupError("cannot create a probe container from image %s: %s" % (image, e.problem),
                                   "pull the image first (docker pull %s) or check its name" % image)
             container_id = temp
-        ins = api.inspect_container(container_id)
+        ins = docker.inspect(container_id)
         env = docker.env(ins)
         for cand in _migration_candidates(env.get("PATH"), path):
             if not docker.path_exists(container_id, cand):
                 continue
-            stream = api.get_archive(container_id, cand)[0]
-            files = _tar_py_files(b"".join(stream))
+            files = _tar_py_files(docker.read_tar(container_id, cand))
             parsed = parse_migrations(files)
             if parsed["revisions"]:
                 parsed["path"] = cand

@@ -445,12 +445,7 @@ def ollama_mounts(client, include_ollama=False):
                               "volume": m["name"], "source": m["source"], "excluded": not include_ollama})
                 if m["name"]:
                     seen_volumes.add(m["name"])
-    try:
-        vols = (client.api.volumes() or {}).get("Volumes") or []
-    except OSError as exc:  # the SDK's APIError and connection errors are OSErrors (requests)
-        raise BackupError("cannot list the Docker volumes (looking for Ollama stores): %s" % exc,
-                          "check the Docker engine (docker volume ls) and retry")
-    for v in vols:
+    for v in client.volumes():
         name = v.get("Name") or ""
         if "ollama" in name.lower() and name not in seen_volumes:
             found.append({"container": None, "container_id": None, "type": "volume", "volume": name,

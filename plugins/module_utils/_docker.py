@@ -474,6 +474,12 @@ class DockerClient(object):
             )
         return _extract_single_file(self._call(what, cid, lambda: b"".join(stream)))
 
+    def read_tar(self, cid, path):
+        """The tar archive (bytes) of ``path`` (a file or a directory) in the container."""
+        what = "read %s from container %s" % (path, cid)
+        stream = self._call(what, cid, lambda: self.api.get_archive(cid, path)[0])
+        return self._call(what, cid, lambda: b"".join(stream))
+
     def path_exists(self, cid, path):
         """True when ``path`` exists in the container (any type), using the archive HEAD request."""
         def head():
@@ -492,6 +498,50 @@ class DockerClient(object):
             return None
         out = res.output
         return out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+
+    def put_archive(self, cid, path, data):
+        """Unpack the tar ``data`` into directory ``path`` of the container (running or not)."""
+        if not self._call("write into %s of container %s" % (path, cid), cid, lambda: self.api.put_archive(cid, path, data)):
+            raise BackupError("the engine refused to write into %s of container %s" % (path, cid),
+                              "check that the container exists and %s is a directory in it" % path)
+
+    # -- create and remove (restore, drill) -----------------------------------------------------------
+    def volumes(self):
+        """Every volume the engine knows (``docker volume ls``), as the engine lists them."""
+        return (self._call("list volumes", None, self.api.volumes) or {}).get("Volumes") or []
+
+    def create_volume(self, name, labels=None):
+        self._call("create volume %s" % name, None, lambda: self.api.create_volume(name, labels=labels or {}))
+
+    def has_image(self, image):
+        """True when ``image`` is on this host (never pulled)."""
+        return self._call("inspect image %s" % image, None, lambda: self.api.inspect_image(image),
+                          accept=self._missing) is not None
+
+    def create(self, image, name=None, binds=None, env=None, labels=None, network_mode=None, port_bindings=None,
+               restart_policy=None, entrypoint=None, command=None, network_disabled=False):
+        """Create (not start) a container; ``binds`` maps a volume name or host path to a bind spec, ``port_bindings``
+        a container port to a host port or (address, port). Returns its id."""
+        def create():
+            hc = self.api.create_host_config(binds=binds, network_mode=network_mode, port_bindings=port_bindings or None,
+                                             restart_policy=restart_policy)
+            return self.api.create_container(image, name=name, environment=env or {}, host_config=hc, labels=labels or {},
+                                             ports=[int(p) for p in port_bindings or {}] or None, entrypoint=entrypoint,
+                                             command=command, network_disabled=network_disabled)["Id"]
+        return self._call("create container %s from image %s" % (name or "(unnamed)", image), name, create)
+
+    def remove(self, cid):
+        """Remove a container (forced). True when removed, False when it was gone already."""
+        return self._call("remove container %s" % cid[:12], cid[:12],
+                          lambda: self.api.remove_container(cid, force=True) or True, accept=self._missing) is not None
+
+    def logs(self, cid, tail=20):
+        """The last ``tail`` lines of a container's log, as text ("" when the engine cannot give them)."""
+        try:
+            raw = self._call("read the log of container %s" % cid[:12], cid[:12], lambda: self.api.logs(cid, tail=tail))
+        except BackupError as e:
+            return "(no log: %s)" % e.problem
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
     # -- misc --------------------------------------------------------------------------------------
     def close(self):

@@ -120,21 +120,19 @@ def boot_check(docker, image, data_dir, key, warnings, timeout=240):
     its port published on 127.0.0.1 only (never the host's network: the restored app must not reach services
     bound to the host's loopback), until /health answers. Returns seconds; the container is always removed."""
     port = _free_port()
-    api = docker.api
-    hc = api.create_host_config(binds={data_dir: {"bind": DATA_DIR_IN_CONTAINER, "mode": "rw"}},
-                                port_bindings={APP_PORT: ("127.0.0.1", port)})
-    cid = api.create_container(image, environment={"PORT": str(APP_PORT), "HOST": "0.0.0.0"}, host_config=hc,
-                               ports=[APP_PORT], labels={"io.sage-open-webui.drill": "1"})["Id"]
+    cid = docker.create(image, binds={data_dir: {"bind": DATA_DIR_IN_CONTAINER, "mode": "rw"}},
+                        env={"PORT": str(APP_PORT), "HOST": "0.0.0.0"}, labels={"io.sage-open-webui.drill": "1"},
+                        port_bindings={APP_PORT: ("127.0.0.1", port)})
     try:
         if key is not None:
             put_key(docker, cid, key)
         t0 = time.monotonic()
-        api.start(cid)
+        docker.start(cid)
         url = "http://127.0.0.1:%d/health" % port
         while not health_url_ok(url):
             st = docker.state(cid)
             if st["status"] in ("exited", "dead"):
-                logs = api.logs(cid, tail=20).decode("utf-8", "replace")
+                logs = docker.logs(cid, tail=20)
                 raise BackupError("Open WebUI (%s) exited with code %s on the restored data: %s" % (image, st["exit_code"], logs[-600:]),
                                   "the snapshot does not boot; investigate before you need it")
             if time.monotonic() - t0 > timeout:
@@ -218,9 +216,7 @@ def _boot(docker, docker_host, image, boot, target, key, timeout, problems, warn
             problems.append("no image known to boot")
         return None, None
     docker = docker or docker_client(docker_host)
-    try:
-        docker.api.inspect_image(image)
-    except Exception:  # noqa: BLE001 - any answer but the image: not on this host
+    if not docker.has_image(image):
         if boot == "always":
             problems.append("image %s is not on this host" % image)
         return None, None

@@ -104,7 +104,7 @@ def restore_ollama(opts, docker, sid, snap_path, manifest, clock, check_mode):
             out.append(info)
             continue
         if t["create"]:
-            docker.api.create_volume(t["volume"], labels={"io.sage-open-webui.restored-from": sid})
+            docker.create_volume(t["volume"], labels={"io.sage-open-webui.restored-from": sid})
             t["dir"] = info["dir"] = docker.inspect_volume(t["volume"])["Mountpoint"]
             clock.note("created volume %s" % t["volume"])
         out.append(_swap_store(opts, docker, sid, snap_path, t, info, clock))

@@ -292,7 +292,7 @@ def _run_data(job, source, docker, clock, warnings, check_mode):
     if check_mode:
         return _preview(job, target, sid, snap_path, manifest, alembic, key_plan, warnings, clock), snap_path, manifest
     if target.get("volume_missing"):
-        docker.api.create_volume(job["volume"], labels={"io.sage-open-webui.restored-from": sid})
+        docker.create_volume(job["volume"], labels={"io.sage-open-webui.restored-from": sid})
         target["data_dir"] = docker.inspect_volume(job["volume"])["Mountpoint"]
         target["volume_created"] = True
         clock.note("created volume %s" % job["volume"])

@@ -116,9 +116,7 @@ def read_snapshot_key(snap_path, manifest):
 
 def put_key(docker, cid, value, uid=0, gid=0):
     d, name = os.path.split(SECRET_KEY_FILE_IN_CONTAINER)
-    if not docker.api.put_archive(cid, d, _tar_one(name, value, 0o600, uid, gid)):
-        raise BackupError("could not write %s into container %s" % (SECRET_KEY_FILE_IN_CONTAINER, cid),
-                          "check the container exists; write it by hand with docker cp")
+    docker.put_archive(cid, d, _tar_one(name, value, 0o600, uid, gid))
 
 
 def health_url_ok(url, timeout=3):
@@ -148,23 +146,18 @@ def create_container(docker, image, name, spec, mount_source, sid):
     with the ``create_container`` settings ``spec``. Returns its id."""
     spec = dict(spec or {})
     ports = spec.get("ports") or {}
-    host_config = docker.api.create_host_config(
-        binds={mount_source: {"bind": DATA_DIR_IN_CONTAINER, "mode": "rw"}},
-        network_mode=spec.get("network_mode") or ("host" if not ports else "bridge"),
-        port_bindings={int(k): v for k, v in ports.items()} or None,
-        restart_policy={"Name": spec.get("restart_policy", "unless-stopped")})
     labels = dict(spec.get("labels") or {})
     labels["io.sage-open-webui.restored-from"] = sid
-    res = docker.api.create_container(image, name=name, environment=dict(spec.get("env") or {}), host_config=host_config,
-                                      labels=labels, ports=[int(k) for k in ports] or None)
-    return res["Id"]
+    return docker.create(image, name=name, binds={mount_source: {"bind": DATA_DIR_IN_CONTAINER, "mode": "rw"}},
+                         env=dict(spec.get("env") or {}), labels=labels,
+                         network_mode=spec.get("network_mode") or ("host" if not ports else "bridge"),
+                         port_bindings={int(k): v for k, v in ports.items()},
+                         restart_policy={"Name": spec.get("restart_policy", "unless-stopped")})
 
 
 def remove_container(docker, cid, warnings):
     """Remove a container this run created; one already gone is fine, any other failure becomes a warning."""
     try:
-        docker.api.remove_container(cid, force=True)
-    except Exception as e:  # noqa: BLE001 - the Docker SDK's error types, sorted here
-        if docker._is(e, "NotFound") or docker._status(e) == 404:  # pylint: disable=protected-access
-            return
-        warnings.append("could not remove container %s: %s; remove it with 'docker rm -f %s'" % (cid[:12], str(e)[:300], cid[:12]))
+        docker.remove(cid)
+    except BackupError as e:
+        warnings.append("%s; remove it with 'docker rm -f %s'" % (e.problem, cid[:12]))

@@ -94,8 +94,7 @@ def test_directory_swapped_for_a_link_after_the_walk_is_refused(job, tmp_path, m
     real_walk = _files.walk
 
     def walk(root, *args, **kwargs):
-        for item in real_walk(root, *args, **kwargs):
-            yield item
+        yield from real_walk(root, *args, **kwargs)
         if root == data and kwargs.get("skip"):  # the data directory's walk is over: swap uploads/
             os.rename(os.path.join(data, "uploads"), os.path.join(data, "uploads.old"))
             os.symlink(str(host), os.path.join(data, "uploads"))

@@ -354,7 +354,7 @@ class FakeClient(object):
         return self._others
 
     def volumes(self):
-        return {"Volumes": self._volumes}
+        return self._volumes
 
 
 def _ins(env=(), running=True, labels=None):
@@ -439,11 +439,11 @@ def test_ollama_detection_excluded_by_default():
 def test_ollama_volume_listing_error_is_reported_not_hidden():
     client = FakeClient(_ins(), MOUNT)
 
-    def volumes():
-        raise ConnectionError("engine went away")
+    def volumes():  # what DockerClient.volumes raises when the engine fails (test_docker covers the wrapping)
+        raise BackupError("cannot list volumes: engine went away", "check the engine")
 
     client.volumes = volumes
-    with pytest.raises(BackupError, match="cannot list the Docker volumes.*engine went away"):
+    with pytest.raises(BackupError, match="cannot list volumes: engine went away"):
         _discovery.ollama_mounts(client)
 
 
@@ -484,8 +484,8 @@ def test_discover_data_dir_not_visible_is_a_warning():
 
 def test_discover_nothing_found_names_what_was_asked():
     client = FindingClient([], _ins(), MOUNT)
-    with pytest.raises(BackupError, match="no Open WebUI container found with label a=b and image containing 'x' on "
-                                         "/var/run/docker.sock.*containers seen: ollama, redis"):
+    expected = "no Open WebUI container found with label a=b and image containing 'x' on /var/run/docker.sock.*containers seen: ollama, redis"
+    with pytest.raises(BackupError, match=expected):
         _discovery.discover(label="a=b", image="x", client=client)
     assert client.closed
 

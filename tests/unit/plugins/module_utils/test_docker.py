@@ -83,6 +83,12 @@ class FakeAPI(object):
             raise NotFound("no such image")
         return self._images[ref]
 
+    def create_host_config(self, **kw):
+        return kw
+
+    def remove_container(self, cid, force=False):
+        raise NotFound("No such container: %s" % cid)
+
     def pause(self, cid):
         self.calls.append(("pause", cid))
         c = self._get(cid)
@@ -382,6 +388,13 @@ def _broken_stream(*args, **kwargs):
     ("start", lambda c: c.start("open-webui"), "cannot start container open-webui"),
     ("get_archive", lambda c: c.read_file("open-webui", "/k"), "cannot read /k from container open-webui"),
     ("head", lambda c: c.path_exists("open-webui", "/k"), "cannot stat /k in container open-webui"),
+    ("put_archive", lambda c: c.put_archive("open-webui", "/app", b""), "cannot write into /app of container open-webui"),
+    ("volumes", lambda c: c.volumes(), "cannot list volumes"),
+    ("create_volume", lambda c: c.create_volume("v1"), "cannot create volume v1"),
+    ("inspect_image", lambda c: c.has_image("img:1"), "cannot inspect image img:1"),
+    ("create_container", lambda c: c.create("img:1", name="web"), "cannot create container web from image img:1"),
+    ("remove_container", lambda c: c.remove("c" * 64), "cannot remove container cccccccccccc"),
+    ("get_archive", lambda c: c.read_tar("open-webui", "/d"), "cannot read /d from container open-webui"),
 ])
 def test_every_api_error_is_a_backup_error_naming_call_and_cause(attr, action, words):
     c, api = client_with(container())
@@ -392,6 +405,12 @@ def test_every_api_error_is_a_backup_error_naming_call_and_cause(attr, action, w
     text = str(err.value)
     assert words in text and "Connection aborted" in text
     assert "did not answer" in text and "systemctl status docker" in text   # the likely cause
+
+
+def test_a_missing_image_or_container_is_an_answer_not_an_error():
+    c, api = client_with(container())
+    assert c.has_image("not-here:1") is False
+    assert c.remove("c" * 64) is False
 
 
 def test_an_error_while_reading_the_archive_stream_is_a_backup_error():

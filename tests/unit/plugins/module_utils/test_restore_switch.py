@@ -14,10 +14,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _restore, _restore_app, _safety, _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _docker, _restore, _restore_app, _safety, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import FakeEngine
 
@@ -75,6 +76,13 @@ class FakeDocker(object):
         self.log = []
         self.api = FakeAPI(self.log)
         self.stops = 0
+        # create/remove/put_archive/... run the real DockerClient code over the fake engine API
+        self._real = _docker.DockerClient(client=types.SimpleNamespace(api=self.api, close=lambda: None))
+
+    def __getattr__(self, name):
+        if name in ("create", "remove", "put_archive", "create_volume", "has_image", "logs", "read_tar"):
+            return getattr(self._real, name)
+        raise AttributeError(name)
 
     def inspect(self, name):
         if name != "open-webui":
@@ -111,11 +119,6 @@ class FakeDocker(object):
     def read_file(self, cid, path):
         return None
 
-    def _is(self, exc, name):
-        return type(exc).__name__ == name
-
-    def _status(self, exc):
-        return getattr(exc, "status_code", None)
 
 
 class FakeNet(object):
