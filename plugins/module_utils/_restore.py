@@ -23,6 +23,7 @@ This is a private module of the sage_open_webui.backup collection.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -38,6 +39,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _safety
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _swap
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._alembic import check_alembic
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._ollama_restore import OllamaOptions, restore_ollama
@@ -304,7 +306,15 @@ def _run_data(job, source, docker, clock, warnings, check_mode):
     new = None
     if not app.cid and job["image"] and job["container"] and job["start"]:
         new = NewContainer(job["image"], job["container"], job["create_container"], target.get("volume") or target["data_dir"])
-    sw = _switch(app, staged, job["pre_start_commands"], job["start"], new, warnings, clock)
+    # no backup (into any repository) may pause or stop the app while the switch has it down
+    with contextlib.ExitStack() as held:
+        if app.cid:
+            try:
+                held.enter_context(_safety.hold(app.cid, timeout=job["lock_timeout"]))
+            except BackupError:
+                shutil.rmtree(staged.work["staging"], ignore_errors=True)
+                raise
+        sw = _switch(app, staged, job["pre_start_commands"], job["start"], new, warnings, clock)
     guidance = None if sw["cid"] else _guidance(job, target, snap_path, key_plan, (manifest.get("source") or {}).get("app_version"))
     result = {
         "changed": True, "snapshot_id": sid, "snapshot_path": snap_path, "data_dir": staged.data_dir,

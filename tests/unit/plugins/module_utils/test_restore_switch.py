@@ -179,6 +179,21 @@ def test_start_false_disarms_the_safety_net(env, monkeypatch):
     assert len(nets) == 1 and nets[0].disarmed
 
 
+def test_a_backup_freezing_the_app_keeps_the_restore_out(env, monkeypatch):
+    """A backup into another repository holds the container's freeze lock: the restore waits for it and, when
+    it does not end in time, changes nothing (it never stops the app inside another run's freeze)."""
+    monkeypatch.setattr(_safety, "arm", lambda *a, **k: FakeNet())
+    docker = FakeDocker(env["data"])
+    _delete_chats(env["data"])
+    with _safety.hold(CID):
+        with pytest.raises(BackupError, match="another run is pausing or stopping container"):
+            _restore.run(_job(env, lock_timeout=0.3), docker=docker)
+    assert _chats(env["data"]) == 0 and [c for c in docker.log if c[0] in ("stop", "start")] == []
+    assert [n for n in os.listdir(os.path.dirname(env["data"])) if "staging" in n] == []
+    _restore.run(_job(env, lock_timeout=0.3), docker=docker)
+    assert _chats(env["data"]) == 5
+
+
 CHILD = r"""
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
