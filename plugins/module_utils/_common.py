@@ -82,16 +82,18 @@ def write_json(path, data):
     fsync_path(os.path.dirname(path))
 
 
-def read_json(path, what="file"):
-    """The JSON object in ``path``; a BackupError naming the file when it is missing, unreadable or not JSON."""
+def read_json(path, what, missing_fix, invalid_fix):
+    """The JSON in ``path`` (a job file, a manifest, ...); a BackupError naming ``what`` and the path when it is
+    missing (``missing_fix``), not JSON (``invalid_fix``) or unreadable."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise BackupError("%s %s does not exist" % (what, path), "check the path")
-    except (OSError, ValueError) as e:
-        raise BackupError("%s %s cannot be read: %s" % (what, path, e),
-                          "check its permissions and content (it must be JSON)")
+        raise BackupError("%s %s does not exist" % (what, path), missing_fix)
+    except ValueError as e:
+        raise BackupError("%s %s is not valid JSON (%s)" % (what, path, e), invalid_fix)
+    except OSError as e:
+        raise BackupError("%s %s cannot be read: %s" % (what, path, e.strerror or e), "check the file and its permissions")
 
 
 def default_host():

@@ -14,7 +14,6 @@ function on the host through ``main()`` (``owb-backup <job.json>``), with the jo
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shlex
 import subprocess
@@ -22,7 +21,7 @@ import sys
 import time
 import traceback
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text, read_json, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
 
@@ -159,15 +158,10 @@ def backup(job, check_mode=False, docker=None):
 # ======================================================================== the host-side trigger
 
 def load_job(path):
-    try:
-        st = os.stat(path)
-        with open(path, encoding="utf-8") as f:
-            job = json.load(f)
-    except FileNotFoundError:
-        raise BackupError("job file %s does not exist" % path,
-                          "deploy it with the sage_open_webui.backup.schedule role (or openwebui_backup action=save)")
-    except ValueError as e:
-        raise BackupError("job file %s is not valid JSON (%s)" % (path, e), "deploy it again with the schedule role")
+    job = read_json(path, "job file",
+                     "deploy it with the sage_open_webui.backup.schedule role (or openwebui_backup action=save)",
+                     "deploy it again with the schedule role")
+    st = os.stat(path)
     if not isinstance(job, dict):
         raise BackupError("job file %s does not hold a JSON object" % path, "deploy it again with the schedule role")
     if st.st_mode & 0o077:

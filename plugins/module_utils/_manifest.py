@@ -9,13 +9,12 @@ This is a private module of the sage_open_webui.backup collection.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import stat
 import time
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, read_json, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 
@@ -105,14 +104,8 @@ def write(path, manifest):
 
 def load(snapshot_path):
     path = os.path.join(snapshot_path, MANIFEST)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise BackupError("%s has no manifest.json" % snapshot_path,
-                          "this is not a finished snapshot; choose another one (snapshot_info lists them)")
-    except ValueError as e:
-        raise BackupError("manifest %s is not valid JSON (%s)" % (path, e), "the snapshot is damaged; use another snapshot")
+    data = read_json(path, "manifest", "this is not a finished snapshot; choose another one (snapshot_info lists them)",
+                     "the snapshot is damaged; use another snapshot")
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         raise BackupError("manifest %s has schema_version %r, expected %d" % (path, found, SCHEMA_VERSION),

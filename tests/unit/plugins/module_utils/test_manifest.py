@@ -127,7 +127,7 @@ def test_verify_rejects_unsafe_path(snapshot):
 
 
 @pytest.mark.parametrize("content,needle", [
-    (None, "has no manifest.json"),
+    (None, "manifest.json does not exist"),
     ("{not json", "not valid JSON"),
     (json.dumps({"schema_version": 2, "files": []}), "schema_version"),
     (json.dumps([1, 2]), "schema_version"),
