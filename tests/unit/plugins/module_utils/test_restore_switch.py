@@ -120,7 +120,6 @@ class FakeDocker(object):
         return None
 
 
-
 class FakeNet(object):
     def __init__(self):
         self.disarmed = False
