@@ -159,8 +159,8 @@ def backup(job, check_mode=False, docker=None):
 
 def load_job(path):
     job = read_json(path, "job file",
-                     "deploy it with the sage_open_webui.backup.schedule role (or openwebui_backup action=save)",
-                     "deploy it again with the schedule role")
+                    "deploy it with the sage_open_webui.backup.schedule role (or openwebui_backup action=save)",
+                    "deploy it again with the schedule role")
     st = os.stat(path)
     if not isinstance(job, dict):
         raise BackupError("job file %s does not hold a JSON object" % path, "deploy it again with the schedule role")
