@@ -10,6 +10,7 @@ This is a private module of the sage_open_webui.backup collection; its API may c
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import os
 import socket
@@ -80,6 +81,21 @@ def write_json(path, data):
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     fsync_path(os.path.dirname(path))
+
+
+def check_known(given, known, what):
+    """Refuse the keys of ``given`` that are not in ``known``: the error names each (with the closest known
+    name, for a typo) and lists the known ones. ``what``: "snapshot job", "restore", "retention", ..."""
+    unknown = sorted(str(k) for k in given if k not in known)
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+        hints.append("%s (did you mean %s?)" % (key, close[0]) if close else key)
+    raise BackupError("unknown %s option%s: %s" % (what, "s" if len(unknown) > 1 else "", ", ".join(hints)),
+                      "remove %s; known options: %s" % ("them" if len(unknown) > 1 else "it", ", ".join(str(k) for k in known)),
+                      unknown=unknown)
 
 
 def read_json(path, what, missing_fix, invalid_fix):

@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text, read_json, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known, json_text, read_json, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
 
@@ -61,10 +61,7 @@ def split(job):
     """``(snapshot job, hooks, retention policy)`` from one job dict; unknown keys are refused."""
     defaults = dict(_snapshot.DEFAULTS)
     defaults.update(EXTRA)
-    unknown = sorted(k for k in job if k not in defaults and k != "job_schema")
-    if unknown:
-        raise BackupError("unknown backup job option(s): %s" % ", ".join(unknown),
-                          "remove them; known options: %s" % ", ".join(sorted(defaults)))
+    check_known({k: v for k, v in job.items() if k != "job_schema"}, defaults, "backup job")
     values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults}
     snap = {k: v for k, v in values.items() if k in _snapshot.DEFAULTS}
     hooks = {"pre": values.get("pre_hooks") or [], "post": values.get("post_hooks") or []}

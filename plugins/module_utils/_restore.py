@@ -121,12 +121,8 @@ def only_names(components):
 
 def normalize(job):
     """The job with defaults filled in and every option checked (components split into data and ``ollama``)."""
-    j = dict(DEFAULTS)
-    for k, v in job.items():
-        if k not in DEFAULTS:
-            raise BackupError("unknown restore option %r" % k, "remove it; known options: %s" % ", ".join(sorted(DEFAULTS)))
-        if v is not None:
-            j[k] = v
+    _common.check_known(job, DEFAULTS, "restore")
+    j = dict(DEFAULTS, **{k: v for k, v in job.items() if v is not None})
     if not j["repository"]:
         raise BackupError("no repository given", "set repository to the absolute path of the snapshot repository")
     j["repository"] = os.path.abspath(j["repository"])

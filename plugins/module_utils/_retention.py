@@ -37,11 +37,10 @@ snapshot.
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._catalog import open_repository
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known
 
 COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
 POLICY_OPTIONS = COUNT_OPTIONS + ("keep_within",)
@@ -143,16 +142,7 @@ def validate_policy(policy):
         raise BackupError(
             "retention policy must be a mapping of %s, got %s" % (", ".join(POLICY_OPTIONS), type(policy).__name__),
             "write the policy as a dictionary, e.g. {keep_daily: 7, keep_weekly: 4}")
-    unknown = sorted(str(k) for k in policy if k not in POLICY_OPTIONS)
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, POLICY_OPTIONS, n=1, cutoff=0.6)
-            hints.append("%s (did you mean %s?)" % (key, close[0]) if close else key)
-        raise BackupError(
-            "unknown retention option%s: %s" % ("s" if len(unknown) > 1 else "", ", ".join(hints)),
-            "use only %s" % ", ".join(POLICY_OPTIONS),
-            unknown=unknown)
+    check_known(policy, POLICY_OPTIONS, "retention")
     result = {name: _count(name, policy.get(name)) for name in COUNT_OPTIONS}
     result["keep_within"] = parse_duration(policy.get("keep_within"))
     if not any(result[name] for name in COUNT_OPTIONS) and result["keep_within"] is None:

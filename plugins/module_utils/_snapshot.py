@@ -75,12 +75,8 @@ DEFAULTS = {
 
 
 def normalize(job):
-    j = dict(DEFAULTS)
-    for k, v in job.items():
-        if k not in DEFAULTS:
-            raise BackupError("unknown job option %r" % k, "remove it; known options: %s" % ", ".join(sorted(DEFAULTS)))
-        if v is not None:
-            j[k] = v
+    _common.check_known(job, DEFAULTS, "snapshot job")
+    j = dict(DEFAULTS, **{k: v for k, v in job.items() if v is not None})
     if not j["repository"]:
         raise BackupError("no repository given", "set repository to an absolute path outside the data directory, e.g. /var/backups/open-webui")
     j["repository"] = os.path.abspath(j["repository"])

@@ -318,7 +318,7 @@ def test_bad_instance_name(data, tmp_path):
 
 def test_unknown_option(data, tmp_path):
     bad_backup("unknown option", {"data_dir": data, "repository": str(tmp_path / "r"), "keep_daily": 7},
-               "unknown job option 'keep_daily'")
+               "unknown snapshot job option: keep_daily")
 
 
 def test_secret_key_file_missing(data, tmp_path):

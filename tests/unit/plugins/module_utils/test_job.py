@@ -160,8 +160,8 @@ def test_failed_run_resumes_nothing_it_did_not_pause_or_stop(docker_env, state, 
 
 @pytest.mark.parametrize("kw, problem", [
     ({"keep_daily": "many"}, "keep_daily"),
-    ({"frobnicate": 1}, "unknown backup job option(s): frobnicate"),
-    ({"workers": 8, "hot_retries": 1}, "unknown backup job option(s): hot_retries, workers"),  # internal constants
+    ({"frobnicate": 1}, "unknown backup job option: frobnicate"),
+    ({"workers": 8, "hot_retries": 1}, "unknown backup job options: hot_retries, workers"),  # internal constants
     ({"pre_hooks": ["echo 'unbalanced"]}, "cannot be parsed"),
     ({"include_ollama": "perhaps"}, "not a bool"),
     ({"keep_last": -1}, "keep_last"),

@@ -322,7 +322,7 @@ def test_validate_policy_unknown_keys(key, hint):
     with pytest.raises(BackupError) as err:
         validate_policy({"keep_last": 1, key: 3})
     assert hint in str(err.value)
-    assert "Fix: use only keep_last, keep_daily, keep_weekly, keep_monthly, keep_within" in str(err.value)
+    assert "Fix: remove it; known options: keep_last, keep_daily, keep_weekly, keep_monthly, keep_within" in str(err.value)
 
 
 def test_validate_policy_normalises():
