@@ -11,7 +11,6 @@ This is a private module of the sage_open_webui.backup collection.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -84,23 +83,9 @@ def check_restored(data_dir, manifest):
     # uploads webui.db references, against Open WebUI's own file_hash
     db = os.path.join(data_dir, "webui.db")
     if os.path.exists(db):
-        conn = sqlite3.connect(_sqlite._uri(db, mode="ro", immutable="1"), uri=True)
-        try:
-            try:
-                rows = conn.execute("SELECT path, meta FROM file").fetchall()
-            except sqlite3.DatabaseError:
-                rows = []
-        finally:
-            conn.close()
-        prefix = DATA_DIR_IN_CONTAINER + "/"
-        for path, meta in rows:
-            if not path or not path.startswith(prefix):
+        for rel, want in _sqlite.upload_refs(db):
+            if rel is None:
                 continue
-            rel = path[len(prefix):]
-            try:
-                want = (json.loads(meta) if meta else {}).get("file_hash")
-            except (ValueError, AttributeError):
-                want = None
             p = os.path.join(data_dir, rel)
             if not os.path.isfile(p):
                 problems.append("upload %s referenced by webui.db is missing" % rel)

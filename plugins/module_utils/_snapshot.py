@@ -23,7 +23,6 @@ import dataclasses
 import datetime
 import errno
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -567,7 +566,7 @@ def _finish(r, freezer, secret, c):
 
     # ---- checks ----
     t_verify = time.monotonic()
-    uploads_check = _check_uploads(webui_dst, r.sdata, entries)
+    uploads_check = _check_uploads(webui_dst, entries)
     if uploads_check["missing"]:
         warnings.append("%d upload(s) referenced by webui.db are not in the data directory: %s"
                         % (len(uploads_check["missing"]), ", ".join(uploads_check["missing"][:5])))
@@ -693,40 +692,19 @@ def _copy_vector_hot(vsrc, vdst, prev, prev_index, job, databases):
                       "use mode 'pause' (freezes the app for well under a second) so Chroma is quiet while it is copied")
 
 
-def _check_uploads(db_path, sdata, entries):
+def _check_uploads(db_path, entries):
     """Every upload webui.db references must be in the snapshot; sha256 must match file.meta.file_hash."""
-    import sqlite3
     present = {e["path"]: e for e in entries}
     out = {"referenced": 0, "missing": [], "hash_mismatch": [], "external": 0}
-    conn = sqlite3.connect(_sqlite._uri(db_path, mode="ro", immutable="1"), uri=True)
-    try:
-        try:
-            rows = conn.execute("SELECT id, path, meta FROM file").fetchall()
-        except sqlite3.DatabaseError:
-            return out
-    finally:
-        conn.close()
-    prefix = DATA_DIR_IN_CONTAINER.rstrip("/") + "/"
-    for fid, path, meta in rows:
-        if not path:
-            continue
-        if path.startswith(prefix):
-            rel = path[len(prefix):]
-        elif not path.startswith("/") and "://" not in path:
-            rel = path
-        else:
+    for rel, want in _sqlite.upload_refs(db_path):
+        if rel is None:
             out["external"] += 1
             continue
         out["referenced"] += 1
         entry = present.get(rel)
         if entry is None:
             out["missing"].append(rel)
-            continue
-        try:
-            want = (json.loads(meta) if meta else {}).get("file_hash")
-        except (ValueError, AttributeError):
-            want = None
-        if want and want != entry["sha256"]:
+        elif want and want != entry["sha256"]:
             out["hash_mismatch"].append(rel)
     return out
 

@@ -24,12 +24,14 @@ This is a private module of the sage_open_webui.backup collection.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import time
 from urllib.parse import quote
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
+    DATA_DIR_IN_CONTAINER,
     BackupError,
     fsync_path,
     is_inside,
@@ -392,3 +394,35 @@ def alembic_revision(conn):
     except sqlite3.DatabaseError:
         return None
     return row[0] if row else None
+
+
+def upload_refs(db_path):
+    """The uploads Open WebUI's ``file`` table references, read-only: ``[(rel, file_hash)]`` with ``rel`` the path
+    below the data directory (None for a file stored elsewhere: another directory, S3, ...) and ``file_hash``
+    Open WebUI's sha256 of the bytes (None when not recorded). No ``file`` table: an empty list."""
+    import json
+    conn = sqlite3.connect(_uri(db_path, mode="ro", immutable="1"), uri=True)
+    try:
+        try:
+            rows = conn.execute("SELECT path, meta FROM file").fetchall()
+        except sqlite3.DatabaseError:
+            return []
+    finally:
+        conn.close()
+    prefix = DATA_DIR_IN_CONTAINER.rstrip("/") + "/"
+    refs = []
+    for path, meta in rows:
+        if not path:
+            continue
+        if path.startswith(prefix):
+            rel = path[len(prefix):]
+        elif not path.startswith("/") and "://" not in path:
+            rel = path
+        else:
+            rel = None
+        try:
+            want = (json.loads(meta) if meta else {}).get("file_hash")
+        except (ValueError, AttributeError):
+            want = None
+        refs.append((rel, want))
+    return refs

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -564,3 +565,27 @@ def test_a_real_full_destination_is_never_blamed_on_the_source(tmp_path, small_t
             os.unlink(os.path.join(small_tmpfs, n))
     c.close()
     assert outcomes == {"ok", "full"}
+
+
+def test_upload_refs_reads_the_file_table(tmp_path):
+    db = str(tmp_path / "webui.db")
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE file (id TEXT, path TEXT, meta TEXT)")
+    conn.executemany("INSERT INTO file VALUES (?, ?, ?)", [
+        ("1", "/app/backend/data/uploads/1_a b.txt", json.dumps({"file_hash": "aa"})),
+        ("2", "uploads/2_rel.txt", None),
+        ("3", "/srv/elsewhere/3.txt", json.dumps({"file_hash": "cc"})),
+        ("4", "s3://bucket/4.txt", "{}"),
+        ("5", "/app/backend/data/uploads/5.txt", "not json"),
+        ("6", None, None),
+    ])
+    conn.commit()
+    conn.close()
+    assert _sqlite.upload_refs(db) == [("uploads/1_a b.txt", "aa"), ("uploads/2_rel.txt", None), (None, "cc"),
+                                       (None, None), ("uploads/5.txt", None)]
+
+
+def test_upload_refs_without_a_file_table_is_empty(tmp_path):
+    db = str(tmp_path / "webui.db")
+    sqlite3.connect(db).close()
+    assert _sqlite.upload_refs(db) == []
