@@ -107,10 +107,6 @@ options:
     description: Seconds to wait for another backup of the same instance to finish.
     type: float
     default: 0
-  docker_host:
-    description: Docker daemon socket.
-    type: str
-    default: unix:///var/run/docker.sock
   include_ollama:
     description:
       - Also back up the Ollama model stores Docker knows on this host (containers mounting C(/root/.ollama),

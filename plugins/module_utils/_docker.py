@@ -33,6 +33,11 @@ OPENWEBUI_IMAGE_HINT = "open-webui"
 _ANON_VOLUME_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+def docker_host_option():
+    """The ``docker_host`` option's argument spec (documented by the _docker doc fragment)."""
+    return dict(type="str", default=DEFAULT_SOCKET)
+
+
 def normalize_socket(socket):
     """``/var/run/docker.sock`` -> ``unix:///var/run/docker.sock``; URLs are kept as they are."""
     socket = (socket or DEFAULT_SOCKET).strip()

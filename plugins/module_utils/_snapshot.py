@@ -38,6 +38,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     utcnow,
 )
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _common
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _docker
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _files
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _freeze
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
@@ -118,7 +119,7 @@ def argument_spec():
         stop_timeout=dict(type="int", default=10),
         health_timeout=dict(type="int", default=180),
         lock_timeout=dict(type="float", default=0),
-        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        docker_host=_docker.docker_host_option(),
         include_ollama=dict(type="bool", default=False),
         ollama_dir=dict(type="path"),
     )

@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._attributes.info_module
+  - sage_open_webui.backup._docker
 options:
   container:
     description:
@@ -57,11 +58,6 @@ options:
       - They are always reported; with V(false) they are marked C(excluded).
     type: bool
     default: false
-  docker_host:
-    description:
-      - The Docker engine to talk to.
-    type: str
-    default: unix:///var/run/docker.sock
 requirements:
   - Docker SDK for Python on the managed host (C(apt install python3-docker) or C(pip install docker)), except
     with O(data_dir) alone.
@@ -200,6 +196,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import docker_host_option
 
 
 def argument_spec():
@@ -209,7 +206,7 @@ def argument_spec():
         image=dict(type="str"),
         data_dir=dict(type="path"),
         include_ollama=dict(type="bool", default=False),
-        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        docker_host=docker_host_option(),
     )
 
 

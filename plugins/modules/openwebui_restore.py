@@ -34,6 +34,7 @@ author:
 extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui
+  - sage_open_webui.backup._docker
 attributes:
   check_mode:
     support: full
@@ -179,10 +180,6 @@ options:
     description: Seconds to wait for a backup of the same instance to finish.
     type: float
     default: 0
-  docker_host:
-    description: Docker daemon socket.
-    type: str
-    default: unix:///var/run/docker.sock
 requirements:
   - Python docker SDK (C(python3-docker)) when a container, volume or image is used.
 notes:
@@ -411,6 +408,7 @@ warnings_list:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import docker_host_option
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore
 
 DRILL_ONLY = ("scratch", "boot")
@@ -446,7 +444,7 @@ def argument_spec():
         scratch=dict(type="path", default="/var/tmp/owb-drill"),
         boot=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         lock_timeout=dict(type="float", default=0),
-        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        docker_host=docker_host_option(),
     )
 
 

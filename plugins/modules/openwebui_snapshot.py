@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._snapshot
+  - sage_open_webui.backup._docker
 attributes:
   check_mode:
     support: full

@@ -46,23 +46,6 @@ def env(tmp_path):
     return {"data": str(data), "repo": repo, "snap": snap}
 
 
-def test_documentation_matches_argument_spec():
-    doc = yaml.safe_load(openwebui_restore.DOCUMENTATION)
-    spec = openwebui_restore.argument_spec()
-    assert set(doc["options"]) == set(spec)
-    for name, opt in spec.items():
-        d = doc["options"][name]
-        assert d["type"] == opt["type"], name
-        assert d.get("default") == opt.get("default"), name
-        assert bool(d.get("required")) == bool(opt.get("required")), name
-        assert d.get("choices") == opt.get("choices"), name
-        assert d.get("elements") == opt.get("elements"), name
-    assert doc["module"] == "openwebui_restore"
-    assert "sage_open_webui.backup._attributes" in doc["extends_documentation_fragment"]
-    yaml.safe_load(openwebui_restore.EXAMPLES)
-    yaml.safe_load(openwebui_restore.RETURN)
-
-
 def _chats(data):
     conn = sqlite3.connect(os.path.join(data, "webui.db"))
     try:

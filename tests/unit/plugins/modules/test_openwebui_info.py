@@ -39,23 +39,6 @@ def data_dir(tmp_path):
     return str(d)
 
 
-def test_documentation_matches_argument_spec():
-    doc = yaml.safe_load(openwebui_info.DOCUMENTATION)
-    spec = openwebui_info.argument_spec()
-    assert set(doc["options"]) == set(spec)
-    for name, opt in spec.items():
-        d = doc["options"][name]
-        assert d["type"] == opt["type"], name
-        assert d.get("default") == opt.get("default"), name
-        assert bool(d.get("required")) == bool(opt.get("required")), name
-        assert d.get("choices") == opt.get("choices"), name
-    assert doc["module"] == "openwebui_info"
-    assert "sage_open_webui.backup._attributes" in doc["extends_documentation_fragment"]
-    yaml.safe_load(openwebui_info.EXAMPLES)
-    ret = yaml.safe_load(openwebui_info.RETURN)
-    assert {"instances", "discovery_warnings"} <= set(ret)
-
-
 def test_data_dir_inventory(tmp_path, data_dir):
     res = run_module(tmp_path, data_dir=data_dir)
     assert res.get("failed") is not True, res
