@@ -400,7 +400,6 @@ def upload_refs(db_path):
     """The uploads Open WebUI's ``file`` table references, read-only: ``[(rel, file_hash)]`` with ``rel`` the path
     below the data directory (None for a file stored elsewhere: another directory, S3, ...) and ``file_hash``
     Open WebUI's sha256 of the bytes (None when not recorded). No ``file`` table: an empty list."""
-    import json
     conn = sqlite3.connect(_uri(db_path, mode="ro", immutable="1"), uri=True)
     try:
         try:

@@ -2,7 +2,7 @@
 # Copyright (c) 2026, sage_open_webui.backup contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""openwebui_restore: documentation matches the argument spec; the module runs as Ansible runs it (separate
+"""openwebui_restore: the module runs as Ansible runs it (separate
 python process, JSON arguments) on the real fixture, in check mode, for real, as a drill, and fails clearly.
 No Docker needed (plain data directory)."""
 
@@ -15,12 +15,10 @@ import tarfile
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
 pytest.importorskip("ansible")
 
 import ansible_collections.sage_open_webui.backup as collection  # noqa: E402
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
-from ansible_collections.sage_open_webui.backup.plugins.modules import openwebui_restore  # noqa: E402
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot  # noqa: E402
 
 COLLECTION_ROOT = os.path.realpath(collection.__path__[0])

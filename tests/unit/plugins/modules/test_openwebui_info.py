@@ -2,7 +2,7 @@
 # Copyright (c) 2026, sage_open_webui.backup contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""openwebui_info: documentation matches the argument spec; the module runs (as Ansible runs it: a separate
+"""openwebui_info: the module runs (as Ansible runs it: a separate
 python process reading its arguments from a JSON file) on the real fixture and fails clearly."""
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import tarfile
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
 pytest.importorskip("ansible")
 
 import ansible_collections.sage_open_webui.backup as collection  # noqa: E402
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
-from ansible_collections.sage_open_webui.backup.plugins.modules import openwebui_info  # noqa: E402
 
 COLLECTION_ROOT = os.path.realpath(collection.__path__[0])
 FIXTURE = os.path.join(COLLECTION_ROOT, "tests", "fixtures", "openwebui-0.12.4")
