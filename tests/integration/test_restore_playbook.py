@@ -21,10 +21,8 @@ pytest.importorskip("ansible")
 
 from engine import ROOT, collections_root  # noqa: E402
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot  # noqa: E402
-from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore_switch import (  # noqa: E402
-    _chats,
-    _tree,
-)
+from ansible_collections.sage_open_webui.backup.tests.tree import tree_state  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_restore_switch import _chats  # noqa: E402
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")
 
@@ -58,12 +56,12 @@ def _playbook(world, *args):
 
 
 def test_two_hosts_without_limit_are_refused_and_nothing_changes(world):
-    before = _tree(str(world["tmp"]))
+    before = tree_state(str(world["tmp"]))
     r = _playbook(world)
     out = r.stdout + r.stderr
     assert r.returncode != 0, out[-3000:]
     assert "Refusing to restore 2 hosts" in out and "--limit" in out and "restore_allow_many_hosts" in out, out[-3000:]
-    assert _tree(str(world["tmp"])) == before
+    assert tree_state(str(world["tmp"])) == before
     assert _chats(world["data"]) == 0
 
 

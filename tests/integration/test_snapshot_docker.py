@@ -7,7 +7,6 @@ nothing half-published, the next run succeeds.
 
 import os
 import sqlite3
-import stat
 import subprocess
 import time
 
@@ -16,6 +15,7 @@ import pytest
 from engine import ansible_playbook, max_writer_seq, snapshot_proc, snapshots, wait_for
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _manifest, _safety, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 
 pytestmark = [pytest.mark.docker]
 
@@ -139,17 +139,6 @@ def test_safety_net_unpauses_when_freeze_outlives_deadline(sample_app, tmp_path)
     assert snapshots(os.path.join(repo, "t", app.name)) == []
 
 
-def _tree(root):
-    """{relative path: (kind, size, mtime_ns, mode)} of everything below root (the names of a whole tree)."""
-    out = {}
-    for dirpath, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_mode)
-    return out
-
-
 def test_check_mode_changes_nothing(sample_app, tmp_path):
     """Check mode (of the whole job: snapshot preview and retention preview) changes neither the repository
     (no lock file, leftovers not cleaned, nothing pruned) nor the data directory, and never stops the app."""
@@ -163,14 +152,14 @@ def test_check_mode_changes_nothing(sample_app, tmp_path):
     os.makedirs(os.path.join(inst, ".tmp-leftover-of-a-killed-run"))
 
     def data():  # the sample app writes webui.db and uploads/ all the time; nothing else changes
-        return {k: v for k, v in _tree(app.data_dir).items() if not k.startswith(("webui.db", "uploads"))}
+        return {k: v for k, v in tree_state(app.data_dir).items() if not k.startswith(("webui.db", "uploads"))}
 
-    repo_before, data_before = _tree(repo), data()
+    repo_before, data_before = tree_state(repo), data()
     for mode in ("pause", "cold"):
         res = _job.backup(dict(job, mode=mode), check_mode=True)
         assert res["snapshot"]["snapshot_id"] is None and ("stop" if mode == "cold" else "pause") in res["snapshot"]["would"]
         assert res["prune"]["deleted"] == []
-        assert _tree(repo) == repo_before
+        assert tree_state(repo) == repo_before
         assert data() == data_before
     assert app.status() == "running"
     # started once: never stopped by the check run

@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _discovery
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "..", "..", "fixtures", "openwebui-0.12.4")
@@ -31,23 +32,6 @@ def data_dir(tmp_path):
     with tarfile.open(os.path.join(FIXTURE, "data.tar.gz")) as tar:
         tar.extractall(str(d), **({"filter": "tar"} if hasattr(tarfile, "data_filter") else {}))
     return str(d)
-
-
-def snapshot_tree(root):
-    """Every entry with size, mtime_ns, ctime_ns and a content digest: what 'nothing changed' means."""
-    import hashlib
-
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            digest = None
-            if os.path.isfile(p) and not os.path.islink(p):
-                with open(p, "rb") as fh:
-                    digest = hashlib.sha256(fh.read()).hexdigest()
-            out[os.path.relpath(p, root)] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, digest)
-    return out
 
 
 def leave_wal_behind(db, with_shm=True):
@@ -118,34 +102,34 @@ def test_inventory_counts_cache_subfolders_audit_and_other(data_dir):
 
 # -- read-only: nothing in the directory changes --------------------------------------------------------------
 def test_inspect_changes_nothing_on_a_clean_dir(data_dir):
-    before = snapshot_tree(data_dir)
+    before = tree_state(data_dir, content=True)
     inv = _discovery.inspect_data_dir(data_dir)
     assert inv["alembic_revision"] == "0bd252b206fb"
-    assert snapshot_tree(data_dir) == before      # no -wal/-shm created, no mtime/ctime touched
+    assert tree_state(data_dir, content=True) == before      # no -wal/-shm created, no mtime/ctime touched
 
 
 def test_naive_read_only_open_would_have_changed_it(data_dir):
     """Control experiment: the test above can fail. Plain mode=ro leaves -wal/-shm behind on a WAL db."""
-    before = snapshot_tree(data_dir)
+    before = tree_state(data_dir, content=True)
     con = sqlite3.connect("file:%s/webui.db?mode=ro" % data_dir, uri=True)
     con.execute("SELECT 1 FROM alembic_version").fetchall()
     con.close()
-    assert snapshot_tree(data_dir) != before
+    assert tree_state(data_dir, content=True) != before
 
 
 def without_ctime(tree, names=("webui.db-wal", "webui.db-shm")):
-    return {k: (v[0], v[1], v[3], v[4]) if k in names else v for k, v in tree.items()}
+    return {k: v[:4] + v[5:] if k in names else v for k, v in tree.items()}  # tree_state: ctime_ns is [4]
 
 
 def test_inspect_changes_nothing_with_wal_and_shm_left_behind(data_dir):
     db = os.path.join(data_dir, "webui.db")
     leave_wal_behind(db)
-    before = snapshot_tree(data_dir)
+    before = tree_state(data_dir, content=True)
     inv = _discovery.inspect_data_dir(data_dir)
     assert inv["alembic_revision"] == "ffffffffffff"      # read through the -wal
     assert inv["webui_db"]["wal"]["present"] and inv["webui_db"]["wal"]["size"] > 0
     assert inv["webui_db"]["shm"]["present"]
-    after = snapshot_tree(data_dir)
+    after = tree_state(data_dir, content=True)
     # same names, sizes, mtimes, modes and bytes; as root SQLite re-chowns -wal/-shm to the owner they already
     # have (a no-op fchown), which moves only their ctime
     assert without_ctime(after) == without_ctime(before)
@@ -156,11 +140,11 @@ def test_inspect_changes_nothing_with_wal_and_shm_left_behind(data_dir):
 def test_inspect_changes_nothing_with_wal_without_shm(data_dir):
     db = os.path.join(data_dir, "webui.db")
     leave_wal_behind(db, with_shm=False)
-    before = snapshot_tree(data_dir)
+    before = tree_state(data_dir, content=True)
     inv = _discovery.inspect_data_dir(data_dir)
     assert inv["alembic_revision"] == "ffffffffffff"      # from a private copy of db + wal
     assert any("-wal exists without" in w for w in inv["warnings"])
-    assert snapshot_tree(data_dir) == before
+    assert tree_state(data_dir, content=True) == before
 
 
 def test_read_only_query_methods(data_dir):

@@ -20,6 +20,7 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _docker, _restore, _restore_app, _safety, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.fakes import FakeEngine
 
 CID = "c" * 64
@@ -264,28 +265,18 @@ def test_killed_during_the_rollback_the_watchdog_starts_the_app(env, tmp_path):
 
 # ---- B11: check mode creates and deletes nothing -----------------------------------------------------
 
-def _tree(root):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
-    return out
-
-
 def test_check_mode_creates_and_deletes_nothing(env):
     inst = os.path.join(env["repo"], "h1", "owui")
     os.makedirs(os.path.join(inst, ".tmp-20200101T000000Z", "data"))  # a leftover of a backup that died
     os.unlink(os.path.join(inst, ".lock"))  # as on a repository copied from elsewhere
     _delete_chats(env["data"])
-    before = _tree(str(env["tmp"]))
+    before = tree_state(str(env["tmp"]))
     docker = FakeDocker(env["data"])
     res = _restore.run(_job(env), check_mode=True, docker=docker)
     assert res["snapshot_id"] == env["snap"]["snapshot_id"] and res["would"]
     with pytest.raises(BackupError, match="no verified snapshot"):
         _restore.run(_job(env, host="h1-mistyped"), check_mode=True, docker=docker)
-    assert _tree(str(env["tmp"])) == before
+    assert tree_state(str(env["tmp"])) == before
     assert docker.log == []
 
 

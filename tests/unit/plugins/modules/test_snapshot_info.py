@@ -18,6 +18,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
+from ansible_collections.sage_open_webui.backup.tests.tree import tree_state  # noqa: E402
 
 UTC = datetime.timezone.utc
 HOST = "web1"
@@ -107,17 +108,6 @@ def params(root, **kw):
     out = {"repository": root, "host": HOST, "instance": INSTANCE, "snapshot": None, "verify": False}
     out.update(kw)
     return out
-
-
-def tree_state(root):
-    """Every path with its stat facts, to prove nothing changed."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            state[p] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_nlink)
-    return state
 
 
 def test_lists_snapshots_oldest_first_with_facts(repo):
