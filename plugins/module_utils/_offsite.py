@@ -27,6 +27,29 @@ def cache_root(repository):
     return os.path.join(repository, CACHE_DIR)
 
 
+def clean(target):
+    """A target as the job gives it, without unset options (Ansible fills every sub-option with None)."""
+    return {k: v for k, v in target.items() if v is not None} if isinstance(target, dict) else target
+
+
+def check_targets(targets):
+    """The job's ``targets`` checked before anything runs: each one as ``_targets.normalize`` takes it, names
+    unique. Returns them without unset options (what :func:`upload_all` takes)."""
+    if targets in (None, ""):
+        return []
+    if not isinstance(targets, list):
+        raise BackupError("job option targets must be a list of targets, got %r" % type(targets).__name__,
+                          "give a list, e.g. [{name: nas, type: filesystem, path: /mnt/nas/owb}]")
+    out, names = [], set()
+    for raw in targets:
+        target = _targets.normalize(clean(raw))
+        if target["name"] in names:
+            raise BackupError("two targets are named %s" % target["name"], "give every target its own name")
+        names.add(target["name"])
+        out.append(clean(raw))
+    return out
+
+
 def _blank(target):
     name = target.get("name") if isinstance(target, dict) else None
     kind = target.get("type") if isinstance(target, dict) else None
@@ -55,11 +78,14 @@ def upload_one(raw, snapshot_path, host, instance, root, check_mode=False):
     t0 = time.monotonic()
     backend = None
     try:
-        target = _targets.normalize(raw)
+        target = _targets.normalize(clean(raw))
         if not target["enabled"]:
-            out.update(status="skipped", error=None)
+            out.update(status="skipped")
             return out
         backend = _targets.open_backend(target)
+        if snapshot_path is None:  # check mode of a whole job: no snapshot yet to compare
+            out.update(status="skipped", would_upload=True, location=backend.location)
+            return out
         res = _store_write.upload(backend, target, snapshot_path, host, instance,
                                   cache_dir=os.path.join(root, target["name"]), check_mode=check_mode)
         out.update(status="ok", snapshot_key=res["snapshot_key"], exists=res["exists"],
@@ -99,6 +125,8 @@ def summary(outcomes):
     for o in outcomes:
         if o["status"] == "failed":
             parts.append("%s FAILED" % o["name"])
+        elif o.get("would_upload"):
+            parts.append("%s would get the new snapshot" % o["name"])
         elif o["status"] == "skipped":
             parts.append("%s skipped" % o["name"])
         elif "would_send" in o:
