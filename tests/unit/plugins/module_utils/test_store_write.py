@@ -342,3 +342,30 @@ def test_the_restore_tool_is_written_once_before_the_record(tmp_path, monkeypatc
     assert record["tool"] == key
     second = upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
     assert second["sent"]["objects_sent"] == 1  # the tool is there already: only the record
+
+
+def test_memory_stays_bounded_when_a_few_pieces_of_a_big_database_change(tmp_path):
+    """One new piece in every read block of a 64 MiB database: the pack being filled holds those pieces, not
+    the read blocks they came from."""
+    import tracemalloc
+    size = 64 << 20
+    db = bytearray(os.urandom(size))
+    db[:100] = b"SQLite format 3\0" + b"\x40\x00" + b"\x01" * 82  # a SQLite header, 16 KiB pages
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z", files={"data/webui.db": bytes(db), "secret/webui_secret_key": b"k\n"}, db_rows=0)
+    target = fs_target(tmp_path)
+    upload(target, snap, tmp_path)
+    for off in range(_store_write.READ_BLOCK // 2, size, _store_write.READ_BLOCK):
+        db[off:off + 16] = os.urandom(16)
+    snap2 = copy_snapshot(snap, "20261202T110000Z")
+    with open(os.path.join(snap2, "data", "webui.db"), "wb") as f:
+        f.write(db)
+    _refresh_manifest(snap2)
+    del db
+    tracemalloc.start()
+    try:
+        res = upload(target, snap2, tmp_path, check_mode=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res["chunks_new"] == size // _store_write.READ_BLOCK
+    assert peak < 4 * _store_write.READ_BLOCK, peak
