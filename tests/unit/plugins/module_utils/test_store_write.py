@@ -262,6 +262,15 @@ def test_unverified_or_damaged_snapshot_is_refused(tmp_path):
         f.write(b"bit rot\n")
     with pytest.raises(BackupError, match="does not match its manifest"):
         upload(target, snap2, tmp_path)
+    snap3 = make_snapshot(tmp_path / "repo", "20261202T120000Z",
+                          files={"ollama/default/blobs/sha256-1": b"model", "secret/webui_secret_key": b"k\n"})
+    with open(os.path.join(snap3, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["ollama"] = [{"label": "default", "files": [{"path": "blobs/sha256-1", "sha256": "0" * 64}]}]
+    with open(os.path.join(snap3, "manifest.json"), "w") as f:
+        f.write(json_text(manifest))
+    with pytest.raises(BackupError, match="ollama/default/blobs/sha256-1 does not match its manifest"):
+        upload(target, snap3, tmp_path)
     assert not any(k.startswith("snapshots/") for k in objects(target))
 
 
