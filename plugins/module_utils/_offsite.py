@@ -20,7 +20,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sto
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
 
 CACHE_DIR = ".offsite-cache"
-KEPT = "the local snapshot is kept; the next run uploads its snapshot again"
+KEPT = "the local snapshot is kept; the next run uploads its own new snapshot"
 
 
 def cache_root(repository):
