@@ -184,7 +184,7 @@ def _after_snapshot(result, snap, retention, targets):
         return retention_error
     return BackupError("snapshot %s was published and is kept locally, but its off-host copy failed: %s"
                        % (sid, "; ".join(o["error"] for o in bad)),
-                       "; ".join(o["fix"] or "see the error" for o in bad) + "; the next run uploads its own new snapshot",
+                       "; ".join(o["fix"] for o in bad),
                        snapshot_id=sid, targets=result["targets"])
 
 
