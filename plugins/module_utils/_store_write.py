@@ -126,7 +126,6 @@ class Packer(object):
         self._open()
         self.stats["packs_new"] += 1
         if self.check_mode:
-            self.packs[pack_id] = (len(buf), None)
             return
         self.raise_failed()
         data = bytes(buf)
