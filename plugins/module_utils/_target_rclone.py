@@ -11,7 +11,8 @@ its own md5/sha1 against the remote's, and a killed caller never leaves a trunca
 
 No overwrite: a put first asks whether the key exists (then returns False, nothing sent) and uploads with
 ``--ignore-existing``. After an upload the object's size and the strongest hash the remote offers (sha256,
-sha1 or md5) are compared with the data. ``bwlimit`` is split over the target's ``concurrency`` (each rclone
+sha1 or md5, asked once with ``rclone backend features``) are compared with the data; a failed write that
+left a short file under the key (local, sftp) removes it. ``bwlimit`` is split over the target's ``concurrency`` (each rclone
 process gets its share), so concurrent uploads together stay under it.
 
 Plain Python, no Ansible imports. This is a private module of the sage_open_webui.backup collection.
@@ -78,6 +79,7 @@ class RcloneBackend(Backend):
         bps = target.get("bwlimit_bps")
         self.bwlimit = max(1024, bps // max(1, target.get("concurrency") or 1)) if bps else None
         self._binary = None
+        self._hash = None
 
     @property
     def location(self):
@@ -125,6 +127,16 @@ class RcloneBackend(Backend):
             raise self._failure(args[0], res.returncode, res.stderr.decode("utf-8", "replace"))
         return res.returncode, res.stdout
 
+    def _json(self, args, ok=(0,)):
+        """Run rclone for JSON output: (returncode, parsed) with None when ``ok`` allowed a failure."""
+        code, out = self._run(args, ok=ok)
+        if code != 0:
+            return code, None
+        try:
+            return code, json.loads(out)
+        except ValueError:
+            raise self.error("rclone %s gave no JSON: %r" % (args[0], out[:200]), "check rclone_binary is rclone (>= 1.60)")
+
     def _scrub(self, text):
         return text.replace(self.password, "********") if self.password else text
 
@@ -149,11 +161,9 @@ class RcloneBackend(Backend):
 
     # -- the Backend API
 
-    def _stat(self, key, hashes=False):
+    def _stat(self, key):
         """lsjson --stat of one key: the dict rclone gives, or None when it does not exist."""
-        args = ["lsjson", "--stat", "--no-mimetype"] + (["--hash"] if hashes else []) + [self._path(key)]
-        code, out = self._run(args, ok=(0,) + _NOT_FOUND)
-        return json.loads(out) if code == 0 else None
+        return self._json(["lsjson", "--stat", "--no-mimetype", self._path(key)], ok=(0,) + _NOT_FOUND)[1]
 
     def exists(self, key):
         return self._stat(key) is not None
@@ -166,9 +176,9 @@ class RcloneBackend(Backend):
             src = os.path.join(tmpdir, "object")
             with open(src, "wb") as f:
                 f.write(data)
-            args = ["copyto", "--ignore-existing", src, self._path(key)]
+            bwlimit = ["--bwlimit", "%dB" % self.bwlimit] if self.bwlimit else []
             try:
-                self._run(args[:1] + (["--bwlimit", "%dB" % self.bwlimit] if self.bwlimit else []) + args[1:])
+                self._run(["copyto", "--ignore-existing"] + bwlimit + [src, self._path(key)])
             except TargetError as e:
                 raise self._after_failed_put(key, len(data), e)
         finally:
@@ -192,27 +202,32 @@ class RcloneBackend(Backend):
         return err
 
     def _free(self):
-        dummy, out = self._run(["about", "--json", self.root])
-        free = json.loads(out or b"{}").get("free")
+        free = self._json(["about", "--json", self.root])[1].get("free")
         return free if isinstance(free, int) else 1 << 62
 
+    def _hash_type(self):
+        """The strongest of sha256/sha1/md5 the remote computes, or None (then sizes only): asked once."""
+        if self._hash is None:
+            offered = self._json(["backend", "features", self.root])[1].get("Hashes") or []
+            self._hash = next((h for h in _HASHES if h in offered), "")
+        return self._hash or None
+
     def _verify(self, key, data, sha256):
-        info = self._stat(key, hashes=True)
-        if info is None or info.get("Size") != len(data):
-            raise self.error("object %s has size %s after upload, expected %d" % (key, info and info.get("Size"), len(data)),
-                             "the remote changed the data on the way; try again, check the remote", transient=True)
-        remote_hashes = info.get("Hashes") or {}
-        for name in _HASHES:
-            if remote_hashes.get(name):
-                mine = sha256 if name == "sha256" and sha256 else hashlib.new(name, data).hexdigest()
-                if remote_hashes[name].lower() != mine:
-                    raise self.error("object %s has a different %s after upload" % (key, name),
-                                     "the remote changed the data on the way; check the remote", transient=True)
-                return
+        name = self._hash_type()
+        args = ["lsjson", "--stat", "--no-mimetype"] + (["--hash-type", name] if name else []) + [self._path(key)]
+        info = self._json(args, ok=(0,) + _NOT_FOUND)[1] or {}
+        if info.get("Size") != len(data):
+            raise self.error("object %s has size %s after upload, expected %d" % (key, info.get("Size"), len(data)),
+                             "the remote changed the data on the way; check the remote, then remove the object")
+        theirs = (info.get("Hashes") or {}).get(name) if name else None
+        if theirs:
+            mine = sha256 if name == "sha256" and sha256 else hashlib.new(name, data).hexdigest()
+            if theirs.lower() != mine:
+                raise self.error("object %s has a different %s after upload" % (key, name),
+                                 "the remote changed the data on the way; check the remote, then remove the object")
 
     def get(self, key):
-        dummy, out = self._get(key, subprocess.PIPE)
-        return out
+        return self._get(key, subprocess.PIPE)
 
     def get_to(self, key, dest):
         try:
@@ -230,17 +245,15 @@ class RcloneBackend(Backend):
         code, out = self._run(["cat", self._path(key)], stdout=stdout, ok=(0,) + _NOT_FOUND)
         if code != 0:
             raise self.error("object %s is missing" % key, "the target lost it; restore another snapshot", missing=True)
-        return code, out
+        return out
 
     def list(self, prefix=""):
         """Every (key, size) under ``prefix``: one ``lsjson -R`` of the prefix's deepest directory."""
         base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
         where = self._path(base.rstrip("/")) if base else self.root
-        code, out = self._run(["lsjson", "-R", "--files-only", "--no-mimetype", "--no-modtime", where],
-                              ok=(0,) + _NOT_FOUND)
-        if code != 0:
-            return []
-        keys = ((base + e["Path"], e["Size"]) for e in json.loads(out))
+        dummy, entries = self._json(["lsjson", "-R", "--files-only", "--no-mimetype", "--no-modtime", where],
+                                    ok=(0,) + _NOT_FOUND)
+        keys = ((base + e["Path"], e["Size"]) for e in entries or [])
         return sorted(k for k in keys if k[0].startswith(prefix))
 
     def delete(self, keys):
