@@ -75,7 +75,8 @@ def encrypt_config(path, password):
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0
     with open(path) as f:
-        assert "RCLONE_ENCRYPT_V0:" in f.read() and password not in open(path).read()
+        text = f.read()
+    assert "RCLONE_ENCRYPT_V0:" in text and password not in text
 
 
 def rclone_backend(remote, config_file, **options):
