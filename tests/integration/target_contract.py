@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 
 import pytest
@@ -79,15 +80,24 @@ def check_get_to(make, tmp_path):
 
 
 def check_bwlimit(make):
-    """bwlimit 1 MiB/s: 4 MiB take about 3-4 s (the first second's worth may go at once), never under 2.5 s
-    (the upper bound only catches a limit applied twice on a busy machine)."""
-    b = make(bwlimit="1M", concurrency=1)
-    data = os.urandom(4 << 20)
-    t0 = time.monotonic()
-    assert b.put("packs/bw/one", data, sha(data))
-    elapsed = time.monotonic() - t0
-    assert 2.5 <= elapsed <= 12, "4 MiB at 1 MiB/s took %.1f s" % elapsed
-    return elapsed
+    """4 MiB in one put at bwlimit 1 MiB/s take about 3-4 s (the first second's worth may go at once), never
+    under 2.5 s (the upper bound only catches a limit applied twice); 4 MiB in 4 puts at once (concurrency 4) at
+    512 KiB/s take about 7 s, never under 5 s: the limit is the target's, not each upload's (that would be 2 s)."""
+    out = []
+    for rate, concurrency, low in (("1M", 1, 2.5), ("512K", 4, 5.0)):
+        b = make(bwlimit=rate, concurrency=concurrency)
+        data = [os.urandom((4 << 20) // concurrency) for dummy in range(concurrency)]
+        threads = [threading.Thread(target=b.put, args=("packs/bw/%d" % i, d, sha(d))) for i, d in enumerate(data)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        assert b.stats["bytes_sent"] == 4 << 20
+        assert low <= elapsed <= 4 * low, "4 MiB in %d puts at %s/s took %.1f s" % (concurrency, rate, elapsed)
+        out.append(elapsed)
+    return out
 
 
 def assert_clean_error(err, *secrets, words=()):
