@@ -216,13 +216,20 @@ def _cached_index(backend, key, pack_id, cache_dir):
         if getattr(e, "missing", False):  # pruned since the listing
             return None
         raise
-    if path:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(index, f)
-        os.replace(tmp, path)
+    remember_index(cache_dir, pack_id, index)
     return index
+
+
+def remember_index(cache_dir, pack_id, index):
+    """Keep an index object in the local cache (a writer calls it for the ones it uploads itself)."""
+    if not cache_dir:
+        return
+    os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    path = os.path.join(cache_dir, pack_id + ".json")
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(index, f)
+    os.replace(tmp, path)
 
 
 def pending_packs(backend):

@@ -84,8 +84,8 @@ class Packer(object):
     into the open pack, full packs to a thread pool (at most ``concurrency`` in flight; memory stays near
     ``concurrency`` x 2 packs: plaintext and ciphertext)."""
 
-    def __init__(self, backend, target, known, packs, check_mode=False):
-        self.backend, self.check_mode = backend, check_mode
+    def __init__(self, backend, target, known, packs, check_mode=False, cache_dir=None):
+        self.backend, self.check_mode, self.cache_dir = backend, check_mode, cache_dir
         self.recipients = target.get("recipients") or []
         self.key = _store.dedup_key(target)
         self.known, self.packs = known, packs
@@ -142,6 +142,7 @@ class Packer(object):
         index = {"version": _store.VERSION, "pack": pack_id, "size": len(stored), "sha256": digest,
                  "encrypted": bool(self.recipients), "chunks": chunks}
         retry(lambda: _store.put_json(self.backend, _store.index_key(pack_id), index), "upload index %s" % pack_id)
+        _store.remember_index(self.cache_dir, pack_id, index)  # the next run need not download it
         self.packs[pack_id] = (len(stored), digest)
         failpoint("upload_pack")
 
@@ -252,7 +253,7 @@ def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check
         return result
     known, packs = ({}, {}) if fresh else _known_chunks(backend, cache_dir)
     expected = expected_hashes(manifest)
-    packer = Packer(backend, target, known, packs, check_mode)
+    packer = Packer(backend, target, known, packs, check_mode, cache_dir)
     try:
         files = [add_file(packer, rel, path, expected.get(rel)) for rel, path in local_files(snapshot_path)]
         packer.finish()

@@ -149,6 +149,18 @@ def test_unchanged_snapshot_sends_only_the_record(tmp_path):
     assert read_back(target, "20261202T110000Z") == local_tree(snap)
 
 
+def test_the_next_run_reads_no_index_object_this_host_wrote(tmp_path, monkeypatch):
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
+    target = fs_target(tmp_path)
+    upload(target, snap, tmp_path)
+    fetched = []
+    real_get = _targets.open_backend(target).__class__.get
+    monkeypatch.setattr(_targets.open_backend(target).__class__, "get",
+                        lambda self, key: fetched.append(key) or real_get(self, key))
+    upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
+    assert not [k for k in fetched if k.startswith("index/")]
+
+
 def test_existing_record_sends_nothing(tmp_path):
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
     target = fs_target(tmp_path)
