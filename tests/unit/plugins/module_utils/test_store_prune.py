@@ -217,7 +217,7 @@ class LockedBackend(FilesystemBackend):
 def test_object_lock_refusal_is_a_warning_and_a_later_prune_retries(tmp_path, monkeypatch):
     store = Store(tmp_path, keep_last=1)
     old = store.upload("web1", NOW - 2 * DAY, db(1))
-    store.upload("web1", NOW - DAY, {"data/webui.db": b"other"})
+    newest = store.upload("web1", NOW - DAY, {"data/webui.db": b"other"})
     backend = LockedBackend(_targets.normalize(store.target))
     monkeypatch.setattr(_targets, "open_backend", lambda target: backend)
     backend.locked = ("snapshots/",)
@@ -226,15 +226,21 @@ def test_object_lock_refusal_is_a_warning_and_a_later_prune_retries(tmp_path, mo
     assert result["warnings"] == ["target nas: %s is under Object Lock until 2027-01-31T00:00:00Z, so it stays; "
                                   "a prune after that date deletes it" % _store.snapshot_key("web1", "open-webui", old)]
     assert result["marked"] == 0  # the locked record still references its packs
+    backend.locked = ()
+    assert store.prune(now=NOW + HOUR)["marked"] == 1  # the record goes now; its pack is marked
+    backend.locked = ("index/",)  # the index object stays, so its pack must stay too
+    result = store.prune(now=NOW + 26 * HOUR)
+    assert result["packs_deleted"] == 0 and len(result["warnings"]) == 1
+    assert len(store.keys("index/")) == 2 and len(store.keys("packs/")) == 2
     backend.locked = ("packs/",)
-    store.prune()
-    result = store.prune(now=NOW + 25 * HOUR)
+    result = store.prune(now=NOW + 26 * HOUR)
     assert result["packs_deleted"] == 0 and result["pending_removed"] == 0
     assert len(result["warnings"]) == 1 and "until 2027-01-31T00:00:00Z" in result["warnings"][0]
     assert len(store.keys("index/")) == 1 and len(store.keys("packs/")) == 2 and store.keys("prune/")
     backend.locked = ()
-    result = store.prune(now=NOW + 26 * HOUR)
+    result = store.prune(now=NOW + 27 * HOUR)
     assert result["packs_deleted"] == 1 and result["pending_removed"] == 1 and not result["warnings"]
+    assert store.restore("web1", newest) == {"data/webui.db": b"other"}
 
 
 def test_a_delete_the_target_denies_fails_naming_the_prune_credential(tmp_path, monkeypatch):
