@@ -156,9 +156,10 @@ class ModuleDocFragment:
 
     # The off-host targets of a job
     DOCUMENTATION = r"""%s""" % _option("targets", r"""    description:
-      - Off-host targets. After the local snapshot is published and the app runs again, the job uploads it to
-        each enabled target (deduplicated, optionally encrypted with age); one failing target does not stop the
-        others, and the run ends failed when any failed. See docs/OFFSITE.md.
+      - Off-host targets (see docs/OFFSITE.md). A backup uploads each new snapshot to every enabled target once the
+        app runs again (deduplicated, optionally encrypted with age); one failing target does not stop the others,
+        and the run ends failed when any failed. A restore reads from the target its I(source) names.
+      - Give the same list to backups and restores (the C(backup) role's C(backup_targets)).
     type: list
     elements: dict
     default: []
