@@ -62,7 +62,7 @@ def prune(target, check_mode=False, grace_hours=24, now=None, host=None, instanc
     "marked": n, "waiting": n, "packs_deleted": n, "pending_removed": n, "bytes_freed": n, "warnings": [...]}``;
     in check mode what would happen. Raises BackupError (naming the target) when a step fails.
     """
-    target = _targets.normalize({k: v for k, v in target.items() if k != "bwlimit_bps"})
+    target = _targets.normalize(target)
     if isinstance(grace_hours, bool) or not isinstance(grace_hours, (int, float)) or grace_hours < 0:
         raise BackupError("grace_hours=%r is not a number of hours" % (grace_hours,),
                           "give hours (default 24), longer than the longest upload to the target")
@@ -228,3 +228,30 @@ class _Run(object):
         verb = "would delete" if self.check_mode else "deleted"
         return "target %s: %s %d snapshot(s) and %d pack(s), %s freed; %d pack(s) newly marked unreferenced" % (
             self.target["name"], verb, len(gone), len(deleted_packs), human_bytes(self.freed), len(marked))
+
+
+def prune_all(targets, check_mode=False, grace_hours=24, now=None, host=None, instance=None):
+    """:func:`prune` on each target in turn (disabled ones skipped); one failing target does not stop the
+    others. Returns ``{"changed", "targets": [outcome], "summary", "warnings"}``, an outcome being prune's
+    result plus ``status`` (ok, failed or skipped); raises BackupError after the last target when any failed."""
+    outcomes, warnings = [], []
+    for target in targets:
+        name = target.get("name") if isinstance(target, dict) else None
+        if isinstance(target, dict) and target.get("enabled") is False:
+            outcomes.append({"target": name, "status": "skipped", "changed": False, "summary": "target %s: disabled" % name})
+            continue
+        try:
+            outcome = prune(target, check_mode, grace_hours, now, host, instance)
+        except BackupError as e:
+            outcomes.append({"target": name, "status": "failed", "changed": False, "error": e.problem, "fix": e.fix,
+                             "summary": "target %s: FAILED" % name})
+            continue
+        warnings += outcome.pop("warnings")
+        outcomes.append(dict(outcome, status="ok"))
+    result = {"changed": any(o["changed"] for o in outcomes), "targets": outcomes, "warnings": warnings,
+              "summary": "; ".join(o["summary"] for o in outcomes)}
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    if failed:
+        raise BackupError("pruning failed on %s: %s" % (", ".join(str(o["target"]) for o in failed), failed[0]["error"]),
+                          failed[0]["fix"], changed=result["changed"], targets=outcomes, warnings_list=warnings)
+    return result
