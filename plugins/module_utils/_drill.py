@@ -35,8 +35,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_ap
     read_snapshot_key,
     remove_container,
 )
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_source import check_snapshot_tree, open_source
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_source import LocalSource, check_snapshot_tree
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._swap import stage
 
 APP_PORT = 8080  # the port Open WebUI listens on inside the drill container (published on 127.0.0.1 only)
@@ -151,20 +150,12 @@ def private_scratch(scratch):
 
 
 def drill(repository, host, instance, scratch, image=None, boot="auto", docker_host=DEFAULT_DOCKER_HOST,
-          health_timeout=240, lock_timeout=0.0, keep=False, docker=None, source="local", targets=None, age_identity=None):
+          health_timeout=240, lock_timeout=0.0, keep=False, docker=None):
     """Restore the newest verified snapshot of ``host``/``instance`` into ``scratch`` and prove it works:
     ``image`` (else the snapshot's) is booted on it when ``boot`` is always, or auto and the image is here.
     The scratch copy is removed afterwards unless ``keep``. Returns the drill record (also written to
-    ``.drill-last.json`` beside the snapshots of a local repository). ``source``/``targets``/``age_identity``:
-    as for a restore (a target's snapshot is downloaded and checked first, its work copy removed after)."""
-    source = open_source(source, repository, host, instance, targets, age_identity)
-    try:
-        return _drill_one(source, host, instance, scratch, image, boot, docker_host, health_timeout, lock_timeout, keep, docker)
-    finally:
-        source.close()
-
-
-def _drill_one(source, host, instance, scratch, image, boot, docker_host, health_timeout, lock_timeout, keep, docker):
+    ``.drill-last.json`` beside the snapshots)."""
+    source = LocalSource(repository, host, instance)
     private_scratch(scratch)
     t0 = time.monotonic()
     warnings = []
@@ -196,9 +187,6 @@ def _drill_one(source, host, instance, scratch, image, boot, docker_host, health
               "booted_image": booted[0], "boot_to_healthy_s": booted[1], "restore_s": restore_s, "check_s": check_s,
               "rto_s": round(time.monotonic() - t0, 3), "problems": problems, "ok": not problems,
               "when": utcnow().isoformat(), "warnings": warnings}
-    if source.kind != "local":
-        result["source"] = dict(source.stats)
-        return result
     try:
         write_json(os.path.join(source.location, ".drill-last.json"), result)
     except OSError as e:
@@ -220,15 +208,8 @@ def _boot(docker, docker_host, image, boot, target, key, timeout, problems, warn
     return image, boot_check(docker, image, target, key, warnings, timeout=timeout)
 
 
-def drill_targets(repository, source="local", targets=None):
-    """Every ``(host, instance)`` with at least one snapshot in a local repository, or on the target ``source``
-    names (one of ``targets``)."""
-    if source and source != "local":
-        remote = open_source(source, repository, None, None, targets)
-        try:
-            return sorted({(s["host"], s["instance"]) for s in _store.list_snapshots(remote.backend)})
-        finally:
-            remote.close()
+def drill_targets(repository):
+    """Every ``(host, instance)`` with at least one snapshot in a local repository."""
     out = []
     if not os.path.isdir(repository):
         return out
@@ -246,15 +227,12 @@ def drill_targets(repository, source="local", targets=None):
 
 
 def run_drill(repository, scratch, host=None, instance=None, check_mode=False, **options):
-    """The drill of every host/instance with snapshots in ``repository`` (or on the target ``options["source"]``
-    names; or the given ones); ``options`` go to :func:`drill`. Raises when a drill fails, naming each (``drills``
-    in the error's details)."""
-    where = options.get("source") if options.get("source", "local") != "local" else repository
-    found = drill_targets(repository, options.get("source", "local"), options.get("targets"))
-    targets = [t for t in found if (not host or t[0] == host) and (not instance or t[1] == instance)]
+    """The drill of every host/instance with snapshots in ``repository`` (or the given ones); ``options`` go to
+    :func:`drill`. Raises when a drill fails, naming each (``drills`` in the error's details)."""
+    targets = [t for t in drill_targets(repository) if (not host or t[0] == host) and (not instance or t[1] == instance)]
     if not targets:
-        raise BackupError("no snapshots to drill in %s%s" % (where, " for %s/%s" % (host or "*", instance or "*")),
-                          "run a backup first, or check repository (or source), host and instance")
+        raise BackupError("no snapshots to drill in %s%s" % (repository, " for %s/%s" % (host or "*", instance or "*")),
+                          "run a backup first, or check repository, host and instance")
     if check_mode:
         return {"changed": False, "drills": [{"host": h, "instance": i} for h, i in targets], "warnings": [],
                 "summary": "check mode: would drill %s" % ", ".join("%s/%s" % t for t in targets)}
