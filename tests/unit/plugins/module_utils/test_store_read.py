@@ -10,36 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tarfile
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _snapshot, _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._store_read import RemoteSource
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._target_fs import FilesystemBackend
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import storefixture
 from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")
-
 
 @pytest.fixture(scope="module")
 def snap(tmp_path_factory):
-    """A real local snapshot of the fixture (with its secret key): ``{repo, path, id, data}``."""
-    tmp = tmp_path_factory.mktemp("snap")
-    data = str(tmp / "srv" / "data")
-    os.makedirs(data)
-    with tarfile.open(os.path.join(FIXTURE, "data.tar.gz"), "r:gz") as tf:
-        tf.extractall(data, filter="fully_trusted") if hasattr(tarfile, "data_filter") else tf.extractall(data)
-    key = str(tmp / "srv" / ".webui_secret_key")
-    with open(key, "w") as f:
-        f.write("owui-fixture-test-secret-0.12.4\n")
-    repo = str(tmp / "repo")
-    res = _snapshot.run({"data_dir": data, "repository": repo, "host": "h1", "instance": "owui",
-                         "secret_key_file": key, "mode": "hot"})
-    return {"repo": repo, "path": res["path"], "id": res["snapshot_id"], "data": data, "tmp": tmp}
+    return storefixture.local_snapshot(tmp_path_factory.mktemp("snap"))
 
 
 @pytest.fixture
