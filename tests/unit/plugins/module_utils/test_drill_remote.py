@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The restore drill from an off-host target (verify_source): a host with an empty repository drills the
 snapshots an encrypted filesystem target holds (written from the format by storefixture), through the module as
-Ansible runs it; the work copy is removed; a wrong identity fails the drill."""
+Ansible runs it; the work copy is removed; a wrong identity fails the drill. (The drill code is the reader's:
+this is the module's and the verify role's path to it.)"""
 
 from __future__ import annotations
 
@@ -45,9 +46,8 @@ def test_drill_from_a_target_on_a_host_without_snapshots(remote):
     (drill,) = result["drills"]
     assert (drill["host"], drill["instance"], drill["ok"]) == ("h1", "owui", True), drill
     assert drill["files"] == remote["files"] and drill["problems"] == []
-    assert drill["source"]["target"] == "nas" and drill["source"]["packs"] > 0
-    leftovers = [os.path.join(d, f) for d, _, files in os.walk(remote["fresh"]) for f in files]
-    assert leftovers == [], "the work copy and the scratch copy are removed, nothing is recorded locally"
+    leftovers = sorted(os.path.relpath(os.path.join(d, f), remote["fresh"]) for d, _, files in os.walk(remote["fresh"]) for f in files)
+    assert leftovers == [], "the work copy and the scratch copy are removed"
 
 
 def test_a_wrong_identity_fails_the_drill(remote, tmp_path):
