@@ -280,3 +280,32 @@ def test_refusals_before_anything_is_touched(tmp_path):
         store.prune(grace_hours=-1)
     with pytest.raises(BackupError, match="retention policy keeps nothing"):
         _store_prune.prune(dict(store.target, keep_last=0))
+
+
+def test_a_real_upload_racing_a_prune_that_deletes_a_pack_it_listed_stays_restorable(tmp_path, monkeypatch):
+    """The writer (_store_write) against a prune that runs between its two reads of the target (the pending
+    records and the index): whatever the interleaving, the new snapshot must not reference a deleted pack."""
+    from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import test_store_write as w
+    (tmp_path / "store").mkdir()
+    raw = dict(NONE, name="nas", type="filesystem", path=str(tmp_path / "store"), keep_last=1)
+    target = _targets.normalize(raw)
+    first = w.make_snapshot(tmp_path / "repo", "20261130T100000Z")
+    w.upload(target, first, tmp_path)
+    w.upload(target, w.make_snapshot(tmp_path / "repo2", "20261201T100000Z", db_rows=10,
+                                     files={"data/b.txt": b"other", "secret/webui_secret_key": b"k\n"}), tmp_path)
+    assert _store_prune.prune(raw, now=NOW)["marked"] >= 1  # the first snapshot goes, its packs are marked
+    during = []
+
+    def prune_after(read):
+        def call(*args, **kwargs):
+            out = read(*args, **kwargs)
+            if not during:  # the first of the two reads: the grace has passed, the marked packs go now
+                during.append(_store_prune.prune(raw, now=NOW + 25 * HOUR))
+            return out
+        return call
+    monkeypatch.setattr(_store, "load_index", prune_after(_store.load_index))
+    monkeypatch.setattr(_store, "pending_packs", prune_after(_store.pending_packs))
+    again = w.copy_snapshot(first, "20261202T100000Z")  # the same content as the deleted snapshot
+    w.upload(target, again, tmp_path)
+    assert during[0]["packs_deleted"] >= 1 and during[0]["pending_removed"] == 1
+    assert w.read_back(target, "20261202T100000Z") == w.local_tree(again)
