@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import os
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+# imported (not only named) so that Ansible's module packer ships the tool's whole import closure with every
+# module that uploads it: inside a module run the sources are read from that payload (a zip), not from disk
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store_tool
+
 PACKAGE = "ansible_collections.sage_open_webui.backup.plugins.module_utils"
-ENTRY = "_store_tool"
+ENTRY = _store_tool.__name__.rpartition(".")[2]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 HEADER = '''#!/usr/bin/env python3
@@ -89,13 +95,32 @@ def closure(entry=ENTRY, here=HERE):
     found, todo = {}, [entry]
     while todo:
         name = todo.pop()
-        path = os.path.join(here, name + ".py")
-        if name in found or not os.path.isfile(path):
+        if name in found:
             continue
-        with open(path, encoding="utf-8") as f:
-            found[name] = f.read()
-        todo.extend(sorted(imports(found[name])))
+        text = _source(name, here)
+        if text is None:
+            if name == entry:
+                raise BackupError("cannot read the restore tool's sources (%s)" % entry, "this is a bug: report it")
+            continue
+        found[name] = text
+        todo.extend(sorted(imports(text)))
     return found
+
+
+def _source(name, here):
+    """The text of module_utils ``name``: from ``here`` on disk, else through its loader (a zip payload when
+    Ansible runs a module). None when this tree does not hold it."""
+    path = os.path.join(here, name + ".py")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    try:
+        spec = importlib.util.find_spec(PACKAGE + "." + name)
+    except ImportError:
+        return None
+    if spec is None or spec.loader is None or not hasattr(spec.loader, "get_source"):
+        return None
+    return spec.loader.get_source(spec.name)
 
 
 def tool_text(here=HERE):

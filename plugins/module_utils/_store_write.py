@@ -28,6 +28,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _bundle
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import retry
 
@@ -215,26 +216,19 @@ def _known_chunks(backend, cache_dir):
     return chunks, packs
 
 
-@functools.lru_cache(maxsize=2)
-def _tool_object(tool_text):
-    """``(key, bytes, sha256)`` of the tool, built once per run however many targets get it."""
-    text = tool_text().encode("utf-8")
-    digest = hashlib.sha256(text).hexdigest()
-    return "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12]), text, digest
+@functools.lru_cache(maxsize=1)
+def _tool_object():
+    """``(key, bytes, sha256)`` of the restore tool, built once per run however many targets get it."""
+    text = _bundle.tool_text()
+    data = text.encode("utf-8")
+    return _bundle.tool_key(text), data, hashlib.sha256(data).hexdigest()
 
 
 def put_tool(backend):
-    """The self-contained restore tool, if this collection has ``_bundle`` (written once per version).
-    Returns its key, or None."""
-    try:
-        from ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle import tool_text
-    except ModuleNotFoundError as e:
-        if not (e.name or "").endswith("_bundle"):
-            raise
-        return None
-    key, text, digest = _tool_object(tool_text)
+    """The self-contained restore tool (written once per version of it). Returns its key."""
+    key, data, digest = _tool_object()
     if not backend.exists(key):
-        retry(lambda: backend.put(key, text, digest), "upload the restore tool")
+        retry(lambda: backend.put(key, data, digest), "upload the restore tool")
     return key
 
 

@@ -106,3 +106,23 @@ def test_the_tool_the_upload_put_on_the_target_restores_from_it(tool):
     with open(os.path.join(dest, "webui.db"), "rb") as a, open(os.path.join(tool["snap"]["path"], "data", "webui.db"), "rb") as b:
         assert a.read() == b.read()
     assert "docker run -d --name owui" in res.stdout
+
+
+def test_the_tool_built_inside_a_module_payload_is_the_same(tmp_path):
+    """Ansible runs a module from a zip of the module_utils it imports: the tool built there must be the one
+    built from disk (not an empty shell), and the zip must hold everything the tool needs."""
+    import zipfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(_bundle.__file__)))  # .../plugins
+    payload = tmp_path / "payload.zip"
+    with zipfile.ZipFile(payload, "w") as z:
+        parts = _bundle.PACKAGE.split(".")
+        for n in range(1, len(parts) + 1):
+            z.writestr("/".join(parts[:n]) + "/__init__.py", "")
+        for name in sorted(_bundle.closure()) + ["_bundle"]:
+            with open(os.path.join(root, "module_utils", name + ".py"), encoding="utf-8") as f:
+                z.writestr("/".join(parts) + "/" + name + ".py", f.read())
+    code = "import sys; from %s import _bundle; sys.stdout.write(_bundle.tool_key())" % _bundle.PACKAGE
+    res = subprocess.run([PYTHON, "-I", "-c", "import sys; sys.path.insert(0, %r); %s" % (str(payload), code)],
+                         cwd=str(tmp_path), capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == _bundle.tool_key()

@@ -349,20 +349,19 @@ def test_encryption_must_match_the_store(tmp_path):
 
 
 def test_the_restore_tool_is_written_once_before_the_record(tmp_path, monkeypatch):
-    import types
-    bundle = types.ModuleType("_bundle")
-    bundle.tool_text = lambda: "#!/usr/bin/env python3\nprint('owb-restore')\n"
-    monkeypatch.setitem(sys.modules, "ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle", bundle)
+    text = "#!/usr/bin/env python3\nprint('owb-restore')\n"
+    monkeypatch.setattr(_store_write._bundle, "tool_text", lambda here=None: text)
+    _store_write._tool_object.cache_clear()
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
     target = fs_target(tmp_path)
     upload(target, snap, tmp_path)
-    digest = hashlib.sha256(bundle.tool_text().encode()).hexdigest()
-    key = "tools/owb-restore-%s.py" % digest[:12]
-    assert (tmp_path / "store" / key).read_text() == bundle.tool_text()
+    key = "tools/owb-restore-%s.py" % hashlib.sha256(text.encode()).hexdigest()[:12]
+    assert (tmp_path / "store" / key).read_text() == text
     record = _store.load_record(_targets.open_backend(target), "h1", "owui", "20261202T100000Z")
     assert record["tool"] == key
     second = upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
     assert second["sent"]["objects_sent"] == 1  # the tool is there already: only the record
+    _store_write._tool_object.cache_clear()
 
 
 def test_memory_stays_bounded_when_a_few_pieces_of_a_big_database_change(tmp_path):
