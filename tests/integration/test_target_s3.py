@@ -282,6 +282,55 @@ def test_delete_batches(moto_url, proxy, bucket):
     assert b.list("packs/") == []
 
 
+def test_proxy_passes_chunked_and_aws_chunked_bodies(proxy, bucket, admin):
+    """Transfer-Encoding: chunked (de-chunked here) and aws-chunked content (boto3's streaming uploads with a
+    trailing checksum, passed through as it is) on one keep-alive connection."""
+    import http.client
+    data = os.urandom(300000)
+    trailer = "x-amz-checksum-sha256:%s" % base64.b64encode(hashlib.sha256(data).digest()).decode()
+    aws_chunked = b"%x\r\n%s\r\n0\r\n%s\r\n\r\n" % (len(data), data, trailer.encode())
+    auth = "AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0" % ACCESS_KEY
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+    conn.request("PUT", "/%s/chunked" % bucket, body=iter([data[:1000], data[1000:]]), encode_chunked=True,
+                 headers={"Authorization": auth, "Transfer-Encoding": "chunked"})
+    first = conn.getresponse()
+    assert first.status == 200 and first.read() == b""
+    conn.request("PUT", "/%s/aws-chunked" % bucket, body=aws_chunked, headers={
+        "Authorization": auth, "Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-trailer": "x-amz-checksum-sha256"})
+    assert conn.getresponse().status == 200
+    conn.close()
+    for key in ("chunked", "aws-chunked"):
+        assert admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data, key
+    c = proxy.counters()
+    assert c["connections"] == 1 and c["requests"] == {"PUT": 2}, c
+    assert c["body_bytes"] == len(data) + len(aws_chunked), c
+
+
+def test_proxy_control_api_out_of_process(moto_url, bucket):
+    """faultproxy.py as a process (for benches and playbook runs): the JSON control API injects and counts."""
+    script = os.path.join(REPO, "tests", "testbed", "faultproxy.py")
+    proc = subprocess.Popen([sys.executable, script, "--upstream", moto_url], stdout=subprocess.PIPE, text=True)
+    try:
+        words = proc.stdout.readline().split()
+        assert words[0] == "proxy" and words[2] == "control", words
+        url, control = words[1], words[3]
+
+        def command(obj):
+            request = urllib.request.Request(control + "/control", data=json.dumps(obj).encode(), method="POST")
+            return json.load(urllib.request.urlopen(request, timeout=10))
+        command({"fail_next": [2, 500]})
+        b = backend(url, bucket)
+        data, sha = blob(100)
+        assert b.put("packs/ctl", data, sha) is True
+        counters = json.load(urllib.request.urlopen(control + "/counters", timeout=10))
+        assert counters["failed"] == 2 and counters["requests"] == {"PUT": 3} and counters["body_bytes"] == 300
+        assert command({"reset_counters": True})["requests"] == {}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # faults, through the proxy
 

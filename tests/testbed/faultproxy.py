@@ -46,7 +46,7 @@ import socket
 import struct
 import sys
 import threading
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 _HOP = ("connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect")
 _ANY_SIGNATURE = ("AWS4-HMAC-SHA256 Credential=faultproxy/20260101/us-east-1/s3/aws4_request, "
@@ -245,7 +245,7 @@ class FaultProxy(object):
         """Read ``size`` body bytes, counting them, and reset the connection where ``reset_after`` says."""
         got = []
         while size > 0:
-            piece = reader.read1(min(size, 1 << 16)) if hasattr(reader, "read1") else reader.read(min(size, 1 << 16))
+            piece = reader.read1(min(size, 1 << 16))
             if not piece:
                 raise _Cut()
             size -= len(piece)
