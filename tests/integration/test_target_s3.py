@@ -224,8 +224,8 @@ def test_bwlimit_roughly_honoured(proxy, bucket):
     multi = time.monotonic() - t0
     print("\n[s3] bwlimit 4 MiB/s: 12 MiB in %.2fs, 20 MiB multipart in %.2fs" % (single, multi))
     # a token bucket with a one-second burst: (size - 4 MiB) / 4 MiB/s
-    assert 1.7 <= single <= 4.5, single
-    assert 3.5 <= multi <= 7.0, multi
+    assert 1.7 <= single <= 6.0, single
+    assert 3.5 <= multi <= 9.0, multi
 
 
 def test_storage_class_sse_and_object_lock(moto_url, admin):
@@ -329,6 +329,38 @@ def test_proxy_control_api_out_of_process(moto_url, bucket):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+DEBIAN_PYTHON = "/usr/bin/python3"  # hosts run Debian 12's python3-boto3 (botocore 1.29: no IfNoneMatch parameter)
+
+
+def test_with_debian_botocore(proxy, bucket):
+    """The same backend under the system Python with Debian's python3-boto3, as on a host: conditional puts
+    (the header is added at signing time), multipart, and the HEAD fallback."""
+    probe = subprocess.run([DEBIAN_PYTHON, "-c", "import botocore; print(botocore.__version__)"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.fail("%s has no botocore. Fix: apt-get install python3-boto3 (tests/testbed/up.sh)" % DEBIAN_PYTHON,
+                    pytrace=False)
+    print("\n[s3] system botocore %s" % probe.stdout.strip())
+    root = _targets.__file__.rsplit("/ansible_collections/", 1)[0]
+    script = """
+import hashlib, os, sys
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
+t = _targets.normalize(dict(name="offsite", type="s3", bucket=sys.argv[2], endpoint_url=sys.argv[1], region="us-east-1",
+                            addressing_style="path", access_key_id="k", secret_access_key="s"))
+b = _targets.open_backend(t)
+small, big = os.urandom(1000), os.urandom(17 << 20)
+for key, data in (("small", small), ("big", big)):
+    sha = hashlib.sha256(data).hexdigest()
+    assert b.put(key, data, sha) is True and b.put(key, data, sha) is False and b.get(key) == data, key
+print(b.conditional)
+"""
+    proc = subprocess.run([DEBIAN_PYTHON, "-c", script, proxy.url, bucket], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=root), timeout=300, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stdout + proc.stderr
+    c = proxy.counters()
+    assert c["puts_to_existing"] == 2 and c["overwrites"] == 0 and "HEAD" not in c["requests"], c
 
 
 # ---------------------------------------------------------------------------------------------------------------
