@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import datetime
 import hashlib
 import io
@@ -91,6 +92,8 @@ class S3Backend(Backend):
         self._client = None
         self._client_lock = threading.Lock()
         self._secrets = [str(target[k]) for k in SECRET_OPTIONS if target.get(k)]
+        # Bodies in flight (whole objects and parts, from every caller thread) stay within ``concurrency``.
+        self._upload_slots = threading.BoundedSemaphore(self.concurrency)
 
     # ------------------------------------------------------------------ setup
 
@@ -119,7 +122,7 @@ class S3Backend(Backend):
             s3={"addressing_style": t.get("addressing_style") or "auto", "payload_signing_enabled": False},
             retries={"mode": "standard", "total_max_attempts": self.BOTO_ATTEMPTS},
             connect_timeout=self.CONNECT_TIMEOUT, read_timeout=self.READ_TIMEOUT,
-            max_pool_connections=max(10, 2 * self.concurrency))
+            max_pool_connections=2 * self.concurrency + 4)
         # botocore >= 1.36 adds a CRC32 of its own to every request that can carry one; we send SHA256 where it
         # counts. Debian 12's botocore (1.29) has neither the option nor the behaviour.
         newer = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
@@ -243,7 +246,8 @@ class S3Backend(Backend):
             self.count()
             args = dict(kw, Body=_Body(body, self.limit)) if body is not None else kw
             try:
-                answer = method(**args)
+                with self._upload_slots if body is not None else contextlib.nullcontext():
+                    answer = method(**args)
                 return read(answer) if read else answer
             except Exception as e:  # every boto3/botocore failure: mapped, scrubbed
                 raise self._map(e, _ACTIONS.get(op, op), what)
