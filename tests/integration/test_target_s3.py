@@ -202,6 +202,17 @@ def test_multipart_40mib(via, bucket, proxy, admin, tmp_path):
         assert 80 * MIB <= c["body_bytes"] < 81 * MIB, c  # each put's parts once, no extra copy
 
 
+def test_uploads_in_flight_stay_within_concurrency(proxy, bucket):
+    """Callers putting in parallel (the writer's pack threads), each object multipart: bodies in flight at the
+    endpoint never exceed the target's concurrency (not callers x part threads)."""
+    b = backend(proxy.url, bucket, concurrency=3)
+    blobs = [blob(17 * MIB, seed=b"%d" % i) for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(lambda i: b.put("packs/c%d" % i, *blobs[i]), range(6)))
+    c = proxy.counters()
+    assert c["requests"]["PUT"] == 6 * 3 and 2 <= c["uploads_in_flight_max"] <= 3, c
+
+
 def test_list_pagination_over_1000_keys(moto_url, proxy, bucket):
     b = backend(moto_url, bucket)
     keys = ["index/%02x/%04d.json" % (i % 256, i) for i in range(1100)]
