@@ -165,7 +165,9 @@ class RateLimit(object):
 
 
 def retry(call, what, attempts=5, first_delay=0.5, sleep=time.sleep):
-    """Run ``call()``; retry a transient TargetError with exponential backoff (0.5, 1, 2, 4 s)."""
+    """Run ``call()``; retry a transient TargetError with exponential backoff (0.5, 1, 2, 4 s). The error raised
+    after the last attempt is no longer transient, so a retry around this one (a backend that retries its own
+    requests, called by a writer that retries) does not multiply the attempts."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
@@ -173,7 +175,7 @@ def retry(call, what, attempts=5, first_delay=0.5, sleep=time.sleep):
         except TargetError as e:
             if not e.transient or attempt == attempts:
                 if e.transient:
-                    raise TargetError("%s (after %d attempts)" % (e.problem, attempts), e.fix, transient=True, **e.details)
+                    raise TargetError("%s (after %d attempts)" % (e.problem, attempts), e.fix, **e.details)
                 raise
             sleep(delay)
             delay *= 2

@@ -120,6 +120,14 @@ def test_retry_retries_transient_errors_only():
         _targets.retry(broken, "x", sleep=lambda s: None)
     assert len(calls) == 1
 
+    def down():
+        calls.append(1)
+        raise _targets.TargetError("connection refused", "start it", transient=True)
+    calls.clear()
+    with pytest.raises(_targets.TargetError) as e:  # retry around retry: 3 attempts, not 3 x 3
+        _targets.retry(lambda: _targets.retry(down, "inner", attempts=3, sleep=lambda s: None), "outer", sleep=lambda s: None)
+    assert len(calls) == 3 and "after 3 attempts" in str(e.value)
+
 
 def test_store_is_created_once_and_its_encryption_must_match(tmp_path):
     plain = fs_target(tmp_path)
