@@ -15,7 +15,7 @@ after N new chats, per fixed piece size, against the floor (the bytes of the pag
    JSON each) and the new index entries (~90 bytes each).
 
 Usage: python3 bench/piece_study.py [--cases 200:1000,200:100,800:1000] [--mode turns|insert|both] [--json FILE]
-(a case is DB_MB:CHATS; bench/reports/piece-size.json holds the committed run, docs/BENCHMARKS.md its table)
+(a case is DB_MB:CHATS; bench/reports/studies/piece-size.json holds the committed run, docs/BENCHMARKS.md its table)
 """
 
 from __future__ import annotations
