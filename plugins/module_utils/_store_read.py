@@ -72,6 +72,11 @@ class RemoteSource(object):
         _store.open_store(self.backend, self.target)
         return [(s["id"], s["created"], True, None) for s in _store.list_snapshots(self.backend, self.host, self.instance)]
 
+    def pairs(self):
+        """``[(host, instance)]`` that have snapshots on the target (any host and instance)."""
+        _store.open_store(self.backend, self.target)
+        return sorted({(s["host"], s["instance"]) for s in _store.list_snapshots(self.backend)})
+
     def select(self, snapshot="latest", before=None, skipped=None):
         return select_snapshot(self.list(), snapshot=snapshot, before=before, where=self.location, skipped=skipped)
 

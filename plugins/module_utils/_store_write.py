@@ -34,6 +34,7 @@ WHOLE_MAX = 4 << 20       # other files up to this size are one chunk
 PIECE = 4 << 20           # bigger ones are cut into pieces of this size
 PACK_TARGET = 16 << 20    # plaintext bytes per pack
 READ_BLOCK = 4 << 20      # bytes read (and hashed) at once
+HASH_AHEAD = 1 << 20      # blocks at least this big are hashed in a thread (hashlib releases the GIL)
 
 
 def piece_size(head, size):
@@ -82,6 +83,7 @@ class Packer(object):
         self.stats = {"bytes_deduplicated": 0, "bytes_new": 0, "chunks_new": 0, "chunks_reused": 0, "packs_new": 0}
         concurrency = int(target.get("concurrency") or 1)
         self.pool = ThreadPoolExecutor(max_workers=concurrency)
+        self.hasher = ThreadPoolExecutor(max_workers=1)
         self.slots = threading.BoundedSemaphore(concurrency)
         self.futures = []
         self._open()
@@ -150,6 +152,17 @@ class Packer(object):
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.hasher.shutdown(wait=True)
+
+
+def _extend(refs, ref):
+    """Append ``[pack, offset, length]``, merged into the previous one when it continues it in the same pack
+    (a file's new pieces lie side by side in a pack): the record stays small, the bytes are the same."""
+    last = refs[-1] if refs else None
+    if last is not None and last[0] == ref[0] and last[1] + last[2] == ref[1]:
+        last[2] += ref[2]
+    else:
+        refs.append(ref)
 
 
 def add_file(packer, rel, path, expected_sha256=None):
@@ -161,15 +174,22 @@ def add_file(packer, rel, path, expected_sha256=None):
         f.seek(0)
         piece = piece_size(head, st.st_size)
         block = piece * max(1, READ_BLOCK // piece)
+        hashing = None
         while True:
             data = f.read(block)
+            if hashing is not None:
+                hashing.result()  # at most one block ahead: memory stays bounded
+                hashing = None
             if not data:
                 break
-            digest.update(data)
+            if len(data) >= HASH_AHEAD:  # the file's sha256 on another core while this one makes chunk ids
+                hashing = packer.hasher.submit(digest.update, data)
+            else:
+                digest.update(data)
             size += len(data)
             view = memoryview(data)
             for off in range(0, len(data), piece):
-                refs.append(packer.add(view[off:off + piece]))
+                _extend(refs, packer.add(view[off:off + piece]))
     sha = digest.hexdigest()
     if expected_sha256 and sha != expected_sha256:
         raise BackupError("local snapshot file %s does not match its manifest (sha256 %s, manifest %s)" % (path, sha, expected_sha256),

@@ -11,9 +11,30 @@ import datetime
 import json
 import os
 import subprocess
+import tarfile
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age, _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age, _snapshot, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import normalize, open_backend
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")
+SECRET = "owui-fixture-test-secret-0.12.4\n"
+
+
+def local_snapshot(tmp):
+    """A real local snapshot of the Open WebUI 0.12.4 fixture with its secret key: ``{repo, path, id, data}``."""
+    data = os.path.join(str(tmp), "srv", "data")
+    os.makedirs(data)
+    with tarfile.open(os.path.join(FIXTURE, "data.tar.gz"), "r:gz") as tf:
+        tf.extractall(data, filter="fully_trusted") if hasattr(tarfile, "data_filter") else tf.extractall(data)
+    key = os.path.join(str(tmp), "srv", ".webui_secret_key")
+    with open(key, "w") as f:
+        f.write(SECRET)
+    repo = os.path.join(str(tmp), "repo")
+    res = _snapshot.run({"data_dir": data, "repository": repo, "host": "h1", "instance": "owui",
+                         "secret_key_file": key, "mode": "hot"})
+    return {"repo": repo, "path": res["path"], "id": res["snapshot_id"], "data": data}
 
 
 def keypair(tmp):

@@ -10,36 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tarfile
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _snapshot, _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _manifest, _restore, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._store_read import RemoteSource
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._target_fs import FilesystemBackend
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import storefixture
 from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4")
-
 
 @pytest.fixture(scope="module")
 def snap(tmp_path_factory):
-    """A real local snapshot of the fixture (with its secret key): ``{repo, path, id, data}``."""
-    tmp = tmp_path_factory.mktemp("snap")
-    data = str(tmp / "srv" / "data")
-    os.makedirs(data)
-    with tarfile.open(os.path.join(FIXTURE, "data.tar.gz"), "r:gz") as tf:
-        tf.extractall(data, filter="fully_trusted") if hasattr(tarfile, "data_filter") else tf.extractall(data)
-    key = str(tmp / "srv" / ".webui_secret_key")
-    with open(key, "w") as f:
-        f.write("owui-fixture-test-secret-0.12.4\n")
-    repo = str(tmp / "repo")
-    res = _snapshot.run({"data_dir": data, "repository": repo, "host": "h1", "instance": "owui",
-                         "secret_key_file": key, "mode": "hot"})
-    return {"repo": repo, "path": res["path"], "id": res["snapshot_id"], "data": data, "tmp": tmp}
+    return storefixture.local_snapshot(tmp_path_factory.mktemp("snap"))
 
 
 @pytest.fixture
@@ -188,5 +172,31 @@ def test_restore_from_a_tampered_target_changes_nothing(store, snap, tmp_path):
     with pytest.raises(BackupError, match="is damaged or tampered with"):
         _restore.run({"repository": repo, "host": "h1", "instance": "owui", "data_dir": data,
                       "source": "nas", "targets": [store["raw"]], "age_identity": store["identity"]})
+    assert tree_state(data, content=True) == before
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+
+
+def test_drill_from_a_target(store, snap, tmp_path):
+    """The drill takes the same source: the newest snapshot on the target, restored into scratch and checked."""
+    repo = str(tmp_path / "repo")
+    res = _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]],
+                           age_identity=store["identity"], boot="never")
+    assert [(d["host"], d["instance"], d["snapshot_id"], d["ok"]) for d in res["drills"]] == [("h1", "owui", snap["id"], True)]
+    assert res["drills"][0]["databases"]["webui.db"]["integrity"] == "ok"
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+    with pytest.raises(BackupError, match="drill failed"):
+        _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]], age_identity=None, boot="never")
+
+
+def test_check_mode_from_a_target_downloads_verifies_and_leaves_nothing(store, snap, tmp_path):
+    data = str(tmp_path / "live")
+    shutil.copytree(snap["data"], data)
+    before = tree_state(data, content=True)
+    repo = str(tmp_path / "repo")
+    res = _restore.run({"repository": repo, "host": "h1", "instance": "owui", "data_dir": data, "source": "nas",
+                        "targets": [store["raw"]], "age_identity": store["identity"], "components": ["database"]},
+                       check_mode=True)
+    assert res["snapshot_id"] == snap["id"] and res["source"]["removed"] is True
+    assert res["source"]["packs"] == len(_packs_of(store["record"], store["identity"], ["data/webui.db", "secret/"]))
     assert tree_state(data, content=True) == before
     assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []

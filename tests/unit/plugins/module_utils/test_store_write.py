@@ -128,6 +128,9 @@ def test_upload_writes_the_store_and_reads_back(tmp_path):
     inner = _store.open_manifest(record)
     assert inner["local"]["snapshot_id"] == "20261202T100000Z"
     modes = {f["path"]: f["mode"] for f in inner["files"]}
+    # pieces side by side in a pack are one range: the record does not grow with the piece count
+    ranges = {f["path"]: f["chunks"] for f in inner["files"]}
+    assert len(ranges["data/webui.db"]) == 1 and ranges["data/webui.db"][0][2] == os.path.getsize(os.path.join(snap, "data", "webui.db"))
     assert modes["secret/webui_secret_key"] == "0600"
     assert set(record["packs"]) == {k.rsplit("/", 1)[1] for k in keys if k.startswith("packs/")}
     index = [k for k in keys if k.startswith("index/")]
