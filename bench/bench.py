@@ -37,7 +37,7 @@ sys.path.insert(0, HERE)
 import engine_call  # noqa: E402  (puts the collection on sys.path)
 import gen  # noqa: E402
 
-PY = "/usr/bin/python3"
+PY = os.environ.get("BENCH_PYTHON", "/usr/bin/python3")   # runs the engine children
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")
 IMAGE = os.environ.get("BENCH_IMAGE", "local/owb-sampleapp:latest")
 CONTAINER = os.environ.get("BENCH_CONTAINER", "owb-bench-app")

@@ -129,9 +129,10 @@ class Offhost(object):
                     "overwrites": c["overwrites"]})
         if not ok:
             row["error"] = (r.get("error") or r.get("stderr") or json.dumps(r.get("engine"))[-600:])
+            self.log("  !! %s: %s" % (row["tool"], row["error"][-600:]))
         self.rows.append(row)
-        self.log("  %-34s %-11s %8.2f s  %s at the endpoint%s" % (row["tool"], phase, r["seconds"],
-                                                                   gen.human(c["body_bytes"]), "" if ok else "  FAILED"))
+        self.log("  %-34s %-11s %8.2f s  %s at the endpoint%s" % (
+            row["tool"], phase, r["seconds"], gen.human(c["body_bytes"]), "" if ok else "  FAILED"))
         return r
 
     def upload(self, snap, bucket, phase, recipients=None, instance=None, label=None):

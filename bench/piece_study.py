@@ -34,7 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import engine_call  # noqa: E402  (puts the collection on sys.path)
+import engine_call  # noqa: E402,F401  (puts the collection on sys.path)
 import gen  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(HERE), "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")

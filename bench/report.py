@@ -441,8 +441,7 @@ def ratio_summary(res):
     if up and cp:
         L.append("| first upload to S3 (moto, 127.0.0.1) | rclone copy --transfers 8, same files, same endpoint | %s |" % ratio(up["seconds"], cp["seconds"]))
         L.append("| first upload, age-encrypted | the same upload without encryption | %s |" % ratio(age["seconds"], up["seconds"]))
-        rs, rc, rl = (_row(rows, t, "restore") for t in ("engine restore from the target", "rclone copy --transfers 8 (down)",
-                                                          "engine restore from the local copy"))
+        rs, rc, rl = _restore_rows(rows)
         if rs and rc and rl:
             L.append("| restore from the target | rclone copy down + the local restore | %s |" % ratio(rs["seconds"], rc["seconds"] + rl["seconds"]))
     else:
@@ -455,8 +454,8 @@ def offhost_md(oh):
     L = ["\n### Off-host copies (%s; %s snapshot files; run %s)\n" % (oh["endpoint"], human(oh["snapshot_bytes"]), oh.get("started")),
          "| phase | method | time | CPU | bytes at the endpoint | result |", "|---|---|---:|---:|---:|---|"]
     for r in oh["rows"]:
-        L.append("| %s | %s | %s | %.1f s | %s | %s |" % (r["phase"], r["tool"], s(r["seconds"]), r["cpu"], human(r["endpoint_bytes"]),
-                                                        "ok" if r["ok"] else "failed: %s" % str(r.get("error"))[:200]))
+        result = "ok" if r["ok"] else "failed: %s" % str(r.get("error"))[:200]
+        L.append("| %s | %s | %s | %.1f s | %s | %s |" % (r["phase"], r["tool"], s(r["seconds"]), r["cpu"], human(r["endpoint_bytes"]), result))
     L.append("")
     L.append("| acceptance | measured | verdict |\n|---|---|---|")
     for target, measured, verdict in offhost_acceptance(oh):
@@ -467,6 +466,12 @@ def offhost_md(oh):
              "exchange; bench/piece_study.py) written into the live webui.db (%.0f s). Timed rows: fastest of the "
              "repetitions, interleaved; every operation a child process after a page-cache drop." % (oh["chats"], oh["chat_seconds"]))
     return "\n".join(L)
+
+
+def _restore_rows(rows):
+    """(engine restore from the target, rclone copy down, engine restore of that local copy): fastest of each."""
+    return [_row(rows, t, "restore") for t in ("engine restore from the target", "rclone copy --transfers 8 (down)",
+                                               "engine restore from the local copy")]
 
 
 def offhost_acceptance(oh):
@@ -493,8 +498,7 @@ def offhost_acceptance(oh):
                         human(d["sent"]), d["sent"] / d["floor"], human(d["floor"]), d["pages_changed"], human(d["size"]),
                         human(ac["endpoint_bytes"]), human(sy["endpoint_bytes"]) if sy else "—"),
                     ok(ac["ok"] and d["sent"] <= 2 * d["floor"])))
-    rs, rc, rl = (_row(rows, t, "restore") for t in ("engine restore from the target", "rclone copy --transfers 8 (down)",
-                                                      "engine restore from the local copy"))
+    rs, rc, rl = _restore_rows(rows)
     if rs and rc and rl:
         out.append(("restore ≤ 1.3 × (rclone copy down + the local restore)", "%s vs %s + %s = %s" % (
             s(rs["seconds"]), s(rc["seconds"]), s(rl["seconds"]), ratio(rs["seconds"], rc["seconds"] + rl["seconds"])),
