@@ -157,7 +157,7 @@ def recommend(run):
 def table(res):
     lines = []
     for mode, run in res["runs"].items():
-        lines.append("%d chats (%s) on a %.0f MB webui.db (page %d B): %d pages changed, floor %.2f MB; recommended %d KiB"
+        lines.append("%d chats (%s) on a %.0f MB webui.db (page %d B): %d pages changed, floor %.2f MB; largest piece within 2x here: %d KiB"
                      % (res["chats"], mode, run["size_b"] / 1e6, run["page_size"], run["pages_changed"], run["floor"] / 1e6,
                         recommend(run)))
         lines.append("")
