@@ -465,7 +465,8 @@ def offhost_md(oh):
     L.append("\nThe endpoint is moto behind tests/testbed/faultproxy.py, which counts every request body (both tools go "
              "through it). Phase `unchanged` uploads the same snapshot under a new record (another instance name: "
              "identical content); `after-chats` follows %d Open WebUI-like chats (random UUID keys, one rewrite per "
-             "exchange; bench/piece_study.py) written into the live webui.db (%.0f s) while the sample app kept writing its own chats (both are in the floor). Timed rows: fastest of the "
+             "exchange; bench/piece_study.py) written into the live webui.db (%.0f s) while the sample app kept writing "
+             "its own chats (both are in the floor). Timed rows: fastest of the "
              "repetitions, interleaved; every operation a child process after a page-cache drop." % (oh["chats"], oh["chat_seconds"]))
     return "\n".join(L)
 
@@ -483,7 +484,8 @@ def pieces_md():
          "(backup API: page numbers kept), N new Open WebUI-like chats (random UUID keys; `turns`: inserted with the first "
          "exchange, rewritten per further exchange; `insert`: one transaction per chat), snapshot B. The floor is the bytes of "
          "B's pages that differ from A's; each row is what an upload with that piece size resends. The record lists every "
-         "piece of the file in every snapshot (~50 B each, at most: the writer joins neighbours in one pack into one range); the index gets ~90 B per new piece. Pieces stay <= 2x the floor at "
+         "piece of the file in every snapshot (~50 B each, at most: the writer joins neighbours in one pack into one range); "
+         "the index gets ~90 B per new piece. Pieces stay <= 2x the floor at "
          "16 KiB in every case (32 KiB does not on the larger file or the smaller change), so `SQLITE_PIECE` is 16 KiB.\n"]
     for st in doc["studies"]:
         L.append(piece_study.table(st))
