@@ -221,6 +221,10 @@ class S3Backend(Backend):
         elif code == "AccessDenied" or status == 403:
             err = self.error("access denied for %s (s3:%s on %s)" % (what, op, self.bucket),
                              "grant s3:%s to this credential on the bucket/prefix; see the bucket policies in %s" % (op, _POLICY_DOC))
+        elif "objectlock" in said.lower().replace(" ", ""):  # AWS: "Bucket is missing Object Lock Configuration"
+            err = self.error("the bucket refuses Object Lock for %s (%s)" % (what, said),
+                             "enable Object Lock on bucket %s (see playbooks/examples/s3-bucket.yml) or set "
+                             "object_lock_days: 0" % self.bucket)
         elif code in _CHECKSUM_CODES:
             err = self.error("the endpoint found the body of %s does not match its sha256 (%s)" % (what, code),
                              "the data changed on the way or the sha256 given was wrong; run again, report it if it repeats")

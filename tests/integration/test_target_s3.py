@@ -178,7 +178,7 @@ def test_wrong_sha256_multipart_refused_before_sending(proxy, bucket):
     assert proxy.counters()["body_bytes"] == 0
 
 
-def test_multipart_40mib(via, bucket, proxy, admin):
+def test_multipart_40mib(via, bucket, proxy, admin, tmp_path):
     b = backend(via, bucket)
     data, sha = blob(40 * MIB)
     t0 = time.monotonic()
@@ -191,13 +191,26 @@ def test_multipart_40mib(via, bucket, proxy, admin):
     stored = admin.head_object(Bucket=bucket, Key="owb/host1/packs/40", ChecksumMode="ENABLED")["ChecksumSHA256"]
     assert stored.split("-")[0] == base64.b64encode(hashlib.sha256(digests).digest()).decode()
     assert b.put("packs/40", data, sha) is False
-    got = b.get("packs/40")
-    assert hashlib.sha256(got).hexdigest() == sha
+    assert hashlib.sha256(b.get("packs/40")).hexdigest() == sha
+    assert b.get_to("packs/40", str(tmp_path / "40")) == 40 * MIB
+    with open(str(tmp_path / "40"), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == sha
     assert admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     if via == proxy.url:
         c = proxy.counters()
         assert c["overwrites"] == 0 and c["puts_to_existing"] == 1, c
         assert 80 * MIB <= c["body_bytes"] < 81 * MIB, c  # each put's parts once, no extra copy
+
+
+def test_uploads_in_flight_stay_within_concurrency(proxy, bucket):
+    """Callers putting in parallel (the writer's pack threads), each object multipart: bodies in flight at the
+    endpoint never exceed the target's concurrency (not callers x part threads)."""
+    b = backend(proxy.url, bucket, concurrency=3)
+    blobs = [blob(17 * MIB, seed=b"%d" % i) for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(lambda i: b.put("packs/c%d" % i, *blobs[i]), range(6)))
+    c = proxy.counters()
+    assert c["requests"]["PUT"] == 6 * 3 and 2 <= c["uploads_in_flight_max"] <= 3, c
 
 
 def test_list_pagination_over_1000_keys(moto_url, proxy, bucket):
@@ -253,6 +266,14 @@ def test_storage_class_sse_and_object_lock(moto_url, admin):
     for when in (until, sent_until):
         days = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 86400
         assert 2.9 < days <= 3.0, when
+
+
+def test_object_lock_days_on_a_bucket_without_lock(moto_url, bucket):
+    b = backend(moto_url, bucket, object_lock_days=1)
+    data, sha = blob(100)
+    with pytest.raises(TargetError) as e:
+        b.put("packs/x", data, sha)
+    assert_clean_error(e.value, "the bucket refuses Object Lock", "object_lock_days: 0", "s3-bucket.yml")
 
 
 def test_if_none_match_unsupported_falls_back_to_head(proxy, bucket):
