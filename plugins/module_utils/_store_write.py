@@ -126,7 +126,6 @@ class Packer(object):
         self._open()
         self.stats["packs_new"] += 1
         if self.check_mode:
-            self.packs[pack_id] = (len(buf), None)
             return
         self.raise_failed()
         data = bytes(buf)
@@ -206,8 +205,10 @@ def add_file(packer, rel, path, expected_sha256=None):
 
 def _known_chunks(backend, cache_dir):
     """Chunk id -> (pack, offset, length) the target holds, without packs a prune marked for deletion."""
-    chunks, packs = _store.load_index(backend, cache_dir)
+    # The pending records BEFORE the index (helper prune, _store_prune's docstring): a prune deletes a pack's
+    # index object before it removes the record that marked it, so a pack missing here is missing below.
     pending = _store.pending_packs(backend)
+    chunks, packs = _store.load_index(backend, cache_dir)
     if pending:
         chunks = {cid: ref for cid, ref in chunks.items() if ref[0] not in pending}
     return chunks, packs
