@@ -18,13 +18,15 @@ Plain Python, no Ansible imports. This is a private module of the sage_open_webu
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint, read_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import retry
@@ -60,14 +62,21 @@ def local_files(snapshot_path):
 
 def read_manifest(snapshot_path):
     """The local snapshot's manifest; refuses a snapshot that was not verified."""
-    manifest = read_json(os.path.join(snapshot_path, "manifest.json"), "manifest",
-                         "upload a published snapshot (<repository>/<host>/<instance>/<id>)",
-                         "the snapshot is damaged; take a new one")
+    manifest = _manifest.load(snapshot_path)
     status = (manifest.get("verification") or {}).get("status")
     if status != "verified":
         raise BackupError("local snapshot %s is not verified (verification: %s)" % (snapshot_path, status),
                           "upload only verified snapshots: take a new snapshot, or check this one with snapshot_info")
     return manifest
+
+
+def expected_hashes(manifest):
+    """``{snapshot-relative path: sha256}`` the manifest gives (data/ and each Ollama store)."""
+    out = {"data/" + f["path"]: f.get("sha256") for f in manifest.get("files", [])}
+    for store in manifest.get("ollama") or []:
+        for f in store.get("files", []):
+            out["ollama/%s/%s" % (store.get("label"), f["path"])] = f.get("sha256")
+    return out
 
 
 class Packer(object):
@@ -89,7 +98,7 @@ class Packer(object):
         self._open()
 
     def _open(self):
-        self.pack_id, self.parts, self.chunks, self.fill = _store.new_pack_id(), [], [], 0
+        self.pack_id, self.buf, self.chunks = _store.new_pack_id(), bytearray(), []
 
     def add(self, data):
         """One chunk (bytes or memoryview); returns its ``[pack, offset, length]``."""
@@ -99,14 +108,13 @@ class Packer(object):
             self.stats["bytes_deduplicated"] += len(data)
             self.stats["chunks_reused"] += 1
             return list(hit)
-        ref = (self.pack_id, self.fill, len(data))
-        self.parts.append(data)
-        self.chunks.append([cid, self.fill, len(data)])
-        self.fill += len(data)
+        ref = (self.pack_id, len(self.buf), len(data))
+        self.chunks.append([cid, len(self.buf), len(data)])
+        self.buf += data  # a copy: a view would keep the whole read block alive until the pack is sent
         self.known[cid] = ref
         self.stats["bytes_new"] += len(data)
         self.stats["chunks_new"] += 1
-        if self.fill >= PACK_TARGET:
+        if len(self.buf) >= PACK_TARGET:
             self.seal()
         return list(ref)
 
@@ -114,15 +122,15 @@ class Packer(object):
         """Send the open pack (if it holds anything) and open a new one."""
         if not self.chunks:
             return
-        pack_id, parts, chunks, fill = self.pack_id, self.parts, self.chunks, self.fill
+        pack_id, buf, chunks = self.pack_id, self.buf, self.chunks
         self._open()
         self.stats["packs_new"] += 1
         if self.check_mode:
-            self.packs[pack_id] = (fill, None)
+            self.packs[pack_id] = (len(buf), None)
             return
         self.raise_failed()
-        data = b"".join(parts)
-        del parts
+        data = bytes(buf)
+        del buf
         self.slots.acquire()
         future = self.pool.submit(self._send, pack_id, data, chunks)
         future.add_done_callback(lambda _f: self.slots.release())
@@ -130,7 +138,6 @@ class Packer(object):
 
     def _send(self, pack_id, data, chunks):
         stored = _age.encrypt(data, self.recipients) if self.recipients else data
-        del data
         digest = hashlib.sha256(stored).hexdigest()
         retry(lambda: self.backend.put(_store.pack_key(pack_id), stored, digest), "upload pack %s" % pack_id)
         index = {"version": _store.VERSION, "pack": pack_id, "size": len(stored), "sha256": digest,
@@ -206,16 +213,24 @@ def _known_chunks(backend, cache_dir):
     return chunks, packs
 
 
+@functools.lru_cache(maxsize=2)
+def _tool_object(tool_text):
+    """``(key, bytes, sha256)`` of the tool, built once per run however many targets get it."""
+    text = tool_text().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()
+    return "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12]), text, digest
+
+
 def put_tool(backend):
     """The self-contained restore tool, if this collection has ``_bundle`` (written once per version).
     Returns its key, or None."""
     try:
         from ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle import tool_text
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if not (e.name or "").endswith("_bundle"):
+            raise
         return None
-    text = tool_text().encode("utf-8")
-    digest = hashlib.sha256(text).hexdigest()
-    key = "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12])
+    key, text, digest = _tool_object(tool_text)
     if not backend.exists(key):
         retry(lambda: backend.put(key, text, digest), "upload the restore tool")
     return key
@@ -235,7 +250,7 @@ def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check
     if result["exists"]:
         return result
     known, packs = ({}, {}) if fresh else _known_chunks(backend, cache_dir)
-    expected = {"data/" + f["path"]: f.get("sha256") for f in manifest.get("files", [])}
+    expected = expected_hashes(manifest)
     packer = Packer(backend, target, known, packs, check_mode)
     try:
         files = [add_file(packer, rel, path, expected.get(rel)) for rel, path in local_files(snapshot_path)]
