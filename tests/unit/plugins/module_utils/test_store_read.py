@@ -159,7 +159,13 @@ def test_restore_from_a_target_end_to_end(store, snap, tmp_path):
     assert tree_state(data, content=True).keys() >= {"webui.db"}
     with open(os.path.join(data, "webui.db"), "rb") as a, open(os.path.join(snap["path"], "data", "webui.db"), "rb") as b:
         assert a.read() == b.read()
-    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+    # the work copy is gone; the key the guidance names is kept (root-only), as a local snapshot keeps it
+    [kept] = res["source"]["kept"]
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == [os.path.basename(kept)]
+    assert kept in " ".join(res["guidance"]) and kept in res["summary"]
+    with open(kept, "rb") as a, open(os.path.join(snap["path"], "secret", "webui_secret_key"), "rb") as b:
+        assert a.read() == b.read()
+    assert os.stat(os.path.join(repo, ".offsite-fetch")).st_mode & 0o777 == 0o700
 
 
 def test_restore_from_a_tampered_target_changes_nothing(store, snap, tmp_path):
