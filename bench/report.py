@@ -552,7 +552,7 @@ def write(path, res):
          "Raw numbers: bench/reports/<size>.json. -->",
          "",
          "`bench/run [--size small|reference|large] [--sections ...]` (as root, Debian 12) installs rsync, rclone, restic, "
-         "sqlite3 and python3-docker, starts Docker and the sample app image (tests/testbed), generates the data set into a "
+         "sqlite3, age, python3-docker and python3-boto3, starts Docker and the sample app image (tests/testbed), generates the data set into a "
          "Docker volume used by the running sample app, measures the engine and the tools side by side in the same run, "
          "and rewrites this page (`small` writes bench/results/small.md instead). Ratios are engine ÷ baseline: below 1 "
          "means the engine is faster.",
