@@ -5,7 +5,8 @@
 """Run one engine call in its own process (so its wall time, CPU and written bytes are measured like any other
 tool's). Usage: python3 engine_call.py KIND JSON  ->  prints one JSON object on stdout.
 
-KIND: snapshot (_snapshot.run(job)), sqlite (_sqlite.backup(src, dest, method)), restore (_restore.run(job)).
+KIND: snapshot (_snapshot.run(job)), sqlite (_sqlite.backup(src, dest, method)), restore (_restore.run(job)),
+upload (_offsite.upload_all(targets, snapshot_path, host, instance, cache_root) -> {"outcomes": [...]}).
 The collection is put on sys.path the way tests/conftest.py does it (a symlink
 ansible_collections/sage_open_webui/backup -> repository root).
 """
@@ -62,6 +63,10 @@ def main():
                 return 0
             res = _restore.run(arg)
             res.pop("events", None)
+        elif kind == "upload":
+            from ansible_collections.sage_open_webui.backup.plugins.module_utils import _offsite
+            res = {"outcomes": _offsite.upload_all(arg["targets"], arg["snapshot_path"], arg["host"], arg["instance"],
+                                                   arg["cache_root"])}
         else:
             raise SystemExit("unknown kind %s" % kind)
     except Exception as e:  # report, the driver decides

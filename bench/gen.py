@@ -118,10 +118,74 @@ UPLOAD_KINDS = [("pdf", b"%PDF-1.7\n", "bin", "application/pdf"), ("png", b"\x89
 NAMES = ["report", "meeting notes", "café-menu", "invoice", "Quarterly plan", "scan", "photo", "handbook", "résumé", "data"]
 
 
+CHAT_SQL = ("INSERT INTO chat (id, user_id, title, created_at, updated_at, share_id, archived, chat, pinned,"
+            " meta, folder_id, tasks, summary, last_read_at, current_message_id, variables, timer_at)"
+            " VALUES (?, ?, ?, ?, ?, NULL, 0, ?, 0, '{}', NULL, 'null', NULL, ?, ?, '{}', NULL)")
+MESSAGE_SQL = ("INSERT INTO chat_message (id, chat_id, user_id, role, parent_id, content, output, model_id, files,"
+               " sources, embeds, done, status_history, error, usage, created_at, updated_at, context_summary, meta)"
+               " VALUES (?, ?, ?, ?, ?, ?, 'null', ?, 'null', 'null', 'null', 1, 'null', 'null', 'null', ?, ?, NULL, 'null')")
+
+
+def sentences_for(rnd):
+    """The pool of sentences chat messages are drawn from."""
+    return [" ".join(rnd.choices(WORDS, k=rnd.randint(8, 30))).capitalize() + "." for _ in range(3000)]
+
+
+def new_chat(rnd, sentences, user_id, ts, messages=10):
+    """One Open WebUI-like chat (random UUID keys): a dict with id, user_id, ts, title and the message list
+    [(message_id, role, parent_id, content, message_dict)] in conversation order."""
+    chat_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+    msgs = []
+    parent = None
+    for i in range(messages):
+        mid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+        role = "user" if i % 2 == 0 else "assistant"
+        content = " ".join(rnd.choices(sentences, k=rnd.randint(2, 14) if role == "user" else rnd.randint(8, 40)))
+        m = {"id": mid, "parentId": parent, "childrenIds": [], "role": role, "content": content, "timestamp": ts + i}
+        if role == "user":
+            m["models"] = [MODEL]
+        else:
+            m.update({"model": MODEL, "modelName": MODEL, "modelIdx": 0, "done": True,
+                      "usage": {"prompt_tokens": 20 + i, "completion_tokens": len(content) // 4}})
+        if msgs:
+            msgs[-1][4]["childrenIds"].append(mid)
+        msgs.append((mid, role, parent, content, m))
+        parent = mid
+    return {"id": chat_id, "user_id": user_id, "ts": ts,
+            "title": " ".join(rnd.choices(WORDS, k=5)).capitalize(), "messages": msgs}
+
+
+def chat_json(chat, upto=None):
+    """The chat column's JSON holding the first ``upto`` messages (all by default)."""
+    msgs = chat["messages"][:upto]
+    # childrenIds of the last shown message point to nothing yet
+    history = {m[0]: dict(m[4], childrenIds=[c for c in m[4]["childrenIds"] if any(c == x[0] for x in msgs)]) for m in msgs}
+    doc = {"id": "", "title": chat["title"], "models": [MODEL], "params": {},
+           "history": {"messages": history, "currentId": msgs[-1][0]},
+           "messages": [history[m[0]] for m in msgs], "tags": [], "timestamp": chat["ts"] * 1000}
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def insert_messages(conn, chat, start=0, stop=None):
+    """chat_message rows for messages[start:stop]."""
+    ts = chat["ts"]
+    conn.executemany(MESSAGE_SQL, [("%s-%s" % (chat["id"], mid), chat["id"], chat["user_id"], role, par, json.dumps(content),
+                                    MODEL if role == "assistant" else None, ts, ts)
+                                   for mid, role, par, content, _ in chat["messages"][start:stop]])
+
+
+def insert_chat(conn, chat, upto=None):
+    """The chat row (with its first ``upto`` messages) and their chat_message rows."""
+    ts = chat["ts"]
+    msgs = chat["messages"][:upto]
+    conn.execute(CHAT_SQL, (chat["id"], chat["user_id"], chat["title"], ts, ts + 10, chat_json(chat, upto), ts + 10, msgs[-1][0]))
+    insert_messages(conn, chat, 0, upto)
+
+
 def _grow_webui_db(db, target, users, seed):
     """Add chats (10 messages each, like Open WebUI writes them) until the file reaches ``target`` bytes."""
     rnd = random.Random(seed)
-    sentences = [" ".join(rnd.choices(WORDS, k=rnd.randint(8, 30))).capitalize() + "." for _ in range(3000)]
+    sentences = sentences_for(rnd)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
@@ -136,44 +200,7 @@ def _grow_webui_db(db, target, users, seed):
         conn.execute("BEGIN")
         for _ in range(20):
             n += 1
-            user_id = users[n % len(users)]
-            chat_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
-            ts = now + n * 60
-            msgs = {}
-            order = []
-            parent = None
-            rows = []
-            for i in range(10):
-                mid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
-                role = "user" if i % 2 == 0 else "assistant"
-                content = " ".join(rnd.choices(sentences, k=rnd.randint(2, 14) if role == "user" else rnd.randint(8, 40)))
-                m = {"id": mid, "parentId": parent, "childrenIds": [], "role": role, "content": content, "timestamp": ts + i}
-                if role == "user":
-                    m["models"] = [MODEL]
-                else:
-                    m.update({"model": MODEL, "modelName": MODEL, "modelIdx": 0, "done": True,
-                              "usage": {"prompt_tokens": 20 + i, "completion_tokens": len(content) // 4}})
-                if parent:
-                    msgs[parent]["childrenIds"].append(mid)
-                msgs[mid] = m
-                order.append(mid)
-                rows.append((mid, role, parent, content))
-                parent = mid
-            title = " ".join(rnd.choices(WORDS, k=5)).capitalize()
-            chat = {"id": "", "title": title, "models": [MODEL], "params": {},
-                    "history": {"messages": msgs, "currentId": order[-1]},
-                    "messages": [msgs[k] for k in order], "tags": [], "timestamp": ts * 1000}
-            conn.execute(
-                "INSERT INTO chat (id, user_id, title, created_at, updated_at, share_id, archived, chat, pinned,"
-                " meta, folder_id, tasks, summary, last_read_at, current_message_id, variables, timer_at)"
-                " VALUES (?, ?, ?, ?, ?, NULL, 0, ?, 0, '{}', NULL, 'null', NULL, ?, ?, '{}', NULL)",
-                (chat_id, user_id, title, ts, ts + 10, json.dumps(chat, separators=(",", ":")), ts + 10, order[-1]))
-            conn.executemany(
-                "INSERT INTO chat_message (id, chat_id, user_id, role, parent_id, content, output, model_id, files,"
-                " sources, embeds, done, status_history, error, usage, created_at, updated_at, context_summary, meta)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'null', ?, 'null', 'null', 'null', 1, 'null', 'null', 'null', ?, ?, NULL, 'null')",
-                [("%s-%s" % (chat_id, mid), chat_id, user_id, role, par, json.dumps(content),
-                  MODEL if role == "assistant" else None, ts, ts) for mid, role, par, content in rows])
+            insert_chat(conn, new_chat(rnd, sentences, users[n % len(users)], now + n * 60))
         conn.execute("COMMIT")
     conn.close()
     return n

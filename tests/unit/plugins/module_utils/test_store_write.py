@@ -326,7 +326,7 @@ def test_encrypted_store_hides_names_and_hashes_and_decrypts(tmp_path):
     for key in objects(target):
         assert not any(os.path.basename(rel) in key for rel in tree)
         assert not any(h in key for h in hashes)
-        if key.startswith("tools/"):  # reader: the restore tool is the collection's own code (it names webui_secret_key)
+        if key.startswith("tools/"):  # the restore tool is this collection's code: public, not backed-up data
             continue
         text = (store / key).read_bytes()
         assert b"webui_secret_key" not in text and b"s3cr3t-key" not in text and b"chat body" not in text
