@@ -20,11 +20,12 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint, write_json
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
@@ -248,8 +249,10 @@ def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check
     known, packs = ({}, {}) if fresh else _known_chunks(backend, cache_dir)
     expected = expected_hashes(manifest)
     packer = Packer(backend, target, known, packs, check_mode, cache_dir)
+    sent = SentFiles(cache_dir, {ref[0] for ref in known.values()})
     try:
-        files = [add_file(packer, rel, path, expected.get(rel)) for rel, path in local_files(snapshot_path)]
+        files = [sent.reuse(packer, rel, path, expected.get(rel)) or add_file(packer, rel, path, expected.get(rel))
+                 for rel, path in local_files(snapshot_path)]
         packer.finish()
     finally:
         packer.close()
@@ -263,4 +266,43 @@ def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check
               "packs": {p: list(packs[p]) for p in used}, "tool": put_tool(backend)}
     _store.seal_manifest(record, {"local": manifest, "files": files}, target.get("recipients"))
     retry(lambda: _store.put_json(backend, key, record), "upload the snapshot record")
+    sent.save(files)
     return result
+
+
+class SentFiles(object):
+    """What this host already sent to the target, by the file's sha256 (``<cache>/sent-files.json``): a file of
+    the local snapshot whose manifest sha256 is there, with every pack of its ranges still in the target's index
+    and not pending deletion, is not read again (an unchanged snapshot is hard links to files sent before).
+    The restore checks every file's sha256 all the same."""
+
+    NAME = "sent-files.json"
+
+    def __init__(self, cache_dir, usable_packs):
+        self.path = os.path.join(cache_dir, self.NAME) if cache_dir else None
+        self.usable = usable_packs
+        self.known = {}
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                self.known = json.load(f)
+        except (TypeError, OSError, ValueError):
+            pass
+
+    def reuse(self, packer, rel, path, sha256):
+        """The INNER entry of ``rel`` without reading it, or None."""
+        hit = self.known.get(sha256) if sha256 else None
+        if not isinstance(hit, dict) or not all(ref[0] in self.usable for ref in hit.get("chunks", [])):
+            return None
+        st = os.stat(path)
+        if st.st_size != hit.get("size"):
+            return None
+        packer.stats["bytes_deduplicated"] += st.st_size
+        return {"path": rel, "size": st.st_size, "sha256": sha256, "mode": "%04o" % (st.st_mode & 0o7777),
+                "chunks": [list(ref) for ref in hit["chunks"]]}
+
+    def save(self, files):
+        """Remember the files of the snapshot just sent (the next one shares most of them)."""
+        if not self.path:
+            return
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        write_json(self.path, {f["sha256"]: {"size": f["size"], "chunks": f["chunks"]} for f in files})

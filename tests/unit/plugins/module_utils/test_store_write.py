@@ -161,6 +161,26 @@ def test_the_next_run_reads_no_index_object_this_host_wrote(tmp_path, monkeypatc
     assert not [k for k in fetched if k.startswith("index/")]
 
 
+def test_files_sent_before_are_not_read_again_unless_their_pack_is_gone(tmp_path, monkeypatch):
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
+    target = fs_target(tmp_path)
+    upload(target, snap, tmp_path)
+    read = []
+    real_add = _store_write.add_file
+    monkeypatch.setattr(_store_write, "add_file", lambda packer, rel, *a: read.append(rel) or real_add(packer, rel, *a))
+    second = upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
+    assert [r for r in read if r.startswith("data/")] == [] and second["sent"]["objects_sent"] == 1
+    assert read_back(target, "20261202T110000Z") == local_tree(snap)
+    # a prune marked the packs: the files are read and sent again, never pointed at a pack about to go
+    packs = [k.rsplit("/", 1)[1] for k, _ in _targets.open_backend(target).list("packs/")]
+    _store.put_json(_targets.open_backend(target), _store.pending_key(),
+                    {"version": 1, "created": "2026-12-02T00:00:00+00:00", "packs": packs})
+    third = upload(target, copy_snapshot(snap, "20261202T120000Z"), tmp_path)
+    assert "data/webui.db" in read and third["chunks_new"] > 0
+    record = _store.load_record(_targets.open_backend(target), "h1", "owui", "20261202T120000Z")
+    assert not set(record["packs"]) & set(packs)
+
+
 def test_existing_record_sends_nothing(tmp_path):
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
     target = fs_target(tmp_path)
