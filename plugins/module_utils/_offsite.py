@@ -61,11 +61,7 @@ def _blank(target):
 
 def _scrub(text, target):
     """``text`` without any secret value of ``target`` (a library may echo a key in its error)."""
-    for key in _targets.SECRET_OPTIONS:
-        value = target.get(key) if isinstance(target, dict) else None
-        if value and isinstance(value, str):
-            text = text.replace(value, "********")
-    return text
+    return _targets.scrub(text, _targets.secrets_of(target))
 
 
 def _named(problem, name):

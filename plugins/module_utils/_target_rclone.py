@@ -29,7 +29,7 @@ import stat
 import subprocess
 import tempfile
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import Backend, TargetError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import Backend, TargetError, scrub
 
 # One attempt per process (retries are _targets.retry's job), short connect timeout, never a prompt.
 _FLAGS = ["--ask-password=false", "--retries", "1", "--low-level-retries", "3", "--contimeout", "15s",
@@ -140,7 +140,7 @@ class RcloneBackend(Backend):
             raise self.error("rclone %s gave no JSON: %r" % (args[0], out[:200]), "check rclone_binary is rclone (>= 1.60)")
 
     def _scrub(self, text):
-        return text.replace(self.password, "********") if self.password else text
+        return scrub(text, self.secrets)
 
     def _failure(self, verb, code, stderr):
         text = "\n".join(line for line in self._scrub(stderr).strip().splitlines() if not _CHATTER.search(line))

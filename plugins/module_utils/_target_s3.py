@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import (
-    SECRET_OPTIONS, Backend, TargetError, retry)
+    Backend, TargetError, retry, scrub)
 
 _MIB = 1 << 20
 _POLICY_DOC = "docs/OFFSITE.md (Bucket policies)"
@@ -91,7 +91,6 @@ class S3Backend(Backend):
         self.conditional = None  # If-None-Match: None = not tried yet, True = works, False = HEAD before PUT
         self._client = None
         self._client_lock = threading.Lock()
-        self._secrets = [str(target[k]) for k in SECRET_OPTIONS if target.get(k)]
         # Bodies in flight (whole objects and parts, from every caller thread) stay within ``concurrency``.
         self._upload_slots = threading.BoundedSemaphore(self.concurrency)
 
@@ -156,7 +155,7 @@ class S3Backend(Backend):
         except Exception:  # a broken credential source shows up again, mapped, at the first request
             frozen = None
         if frozen:
-            self._secrets += [s for s in (frozen.access_key, frozen.secret_key, frozen.token) if s]
+            self.secrets += [s for s in (frozen.access_key, frozen.secret_key, frozen.token) if s]
 
     def _key(self, key):
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
@@ -166,12 +165,7 @@ class S3Backend(Backend):
     # ------------------------------------------------------------------ errors
 
     def scrub(self, text):
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
-
-    def error(self, problem, fix, **kw):
-        return super().error(self.scrub(problem), self.scrub(fix), **kw)
+        return scrub(text, self.secrets)
 
     def _map(self, exc, op, what):
         """Any exception of one boto3 call -> TargetError (``code`` = the S3 error code or None)."""

@@ -124,6 +124,22 @@ def normalize(target):
     return out
 
 
+def secrets_of(target):
+    """The secret values of a target's options (as given: the raw dict or the normalized one)."""
+    if not isinstance(target, dict):
+        return []
+    return [str(target[k]) for k in SECRET_OPTIONS if target.get(k)]
+
+
+def scrub(text, secrets):
+    """``text`` with every secret value replaced by ``********`` (a library or a tool may echo one in its error).
+    Values shorter than 4 characters are left: no real credential is that short, and replacing every such
+    letter would garble the message."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "********")
+    return text
+
+
 def redact(target):
     """A copy of the target options safe to print: every secret replaced by ``********``."""
     return {k: ("********" if k in SECRET_OPTIONS and v else v) for k, v in target.items()}
@@ -192,6 +208,7 @@ class Backend(object):
         self.name = target["name"]
         self.limit = RateLimit(target.get("bwlimit_bps"))
         self.stats = {"bytes_sent": 0, "objects_sent": 0, "requests": 0}
+        self.secrets = secrets_of(target)  # a backend adds the ones it finds (credentials from a profile, ...)
         self._stats_lock = threading.Lock()
 
     @property
@@ -206,7 +223,8 @@ class Backend(object):
 
     def error(self, problem, fix, **kw):
         """A TargetError whose message starts with the target's name and location."""
-        return TargetError("target %s (%s): %s" % (self.name, self.location, problem), fix, **kw)
+        return TargetError(scrub("target %s (%s): %s" % (self.name, self.location, problem), self.secrets),
+                           scrub(fix, self.secrets) if fix else fix, **kw)
 
     def close(self):
         pass

@@ -51,7 +51,8 @@ ECHO = "echo %s %s" % (KEY, SECRET)
     ("NoSuchBucket", 404, ECHO, ["bucket owb-bucket does not exist", "playbooks/examples/s3-bucket.yml"], False),
     ("XMinioStorageFull", 507, ECHO, ["the target is full"], False),
     ("AccessDenied", 403, "Cannot upload files, storage cap exceeded", ["the target is full"], False),  # B2
-    ("SlowDown", 503, ECHO, ["answered SlowDown (HTTP 503)", "run again later"], True),
+    # retried by the backend itself; the error after the last attempt is final (no retry around it multiplies them)
+    ("SlowDown", 503, ECHO, ["answered SlowDown (HTTP 503)", "run again later", "after 1 attempts"], False),
 ])
 def test_error_mapping_names_target_and_fix_and_never_a_secret(monkeypatch, code, status, message, words, transient):
     b = backend(monkeypatch)

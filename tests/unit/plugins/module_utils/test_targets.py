@@ -177,3 +177,11 @@ def test_sealed_manifest_opens_only_with_the_identity(tmp_path):
         _store.open_manifest(record, None)
     assert "restore_age_identity" in str(e.value)
     assert _age.decrypt(_age.encrypt(b"x" * 100000, [recipient]), str(ident)) == b"x" * 100000
+
+
+def test_scrub_masks_every_secret_longest_first_and_leaves_short_values(tmp_path):
+    assert _targets.scrub("key AKIAXYZ1 and AKIAXYZ12", ["AKIAXYZ1", "AKIAXYZ12"]) == "key ******** and ********"
+    assert _targets.scrub("target nas failed", ["a", "n"]) == "target nas failed"
+    b = _targets.open_backend(fs_target(tmp_path, dedup_secret="hunter2-secret"))
+    e = b.error("the endpoint said hunter2-secret", "not hunter2-secret")
+    assert "hunter2" not in str(e)
