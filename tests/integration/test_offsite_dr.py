@@ -1,0 +1,264 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Disaster recovery from an off-host target, on the REAL Open WebUI 0.12.4 image and the golden fixture.
+
+The fixture app is backed up once (the backup job, pause mode) to three targets encrypted with age: ``s3`` (moto
+on loopback), ``rclone`` (a local remote) and ``filesystem`` (a directory standing in for the NAS). Then, per
+target type, a FRESH host -- a new systemd container from the base image, an empty repository, no snapshot, only
+the target (its mount or credentials) and the age identity -- restores through ``ansible-playbook
+playbooks/restore.yml`` with ``restore_source``: the image is created as a new container on a new volume, the
+three users sign in, chats and files match expected.json, JWTs issued before the backup still work (the key came
+back). The same with the self-contained restore tool alone (``python3 -I tools/owb-restore-*.py`` downloaded from
+the target, no Ansible, no collection) and ``docker run`` of the image on its result. The drill
+(``playbooks/verify.yml``) restores from a target into a scratch directory and boots the image there.
+
+Restore times are compared with ``rclone copy --transfers 8`` of the same bytes down plus the local restore of the
+same snapshot (acceptance: <= 1.3x); the figures go to .cache/testbed/offsite-dr-timings.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+
+import pytest
+
+import owui_client as oc
+import offsite_bed as bed
+from test_restore_real import _check_users
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _restore
+
+pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
+
+IMAGE = oc.DEFAULT_IMAGE
+KINDS = ("s3", "rclone", "filesystem")
+TIMINGS_FILE = os.path.join(oc.REPO_ROOT, ".cache", "testbed", "offsite-dr-timings.json")
+_T = {}
+MAX_RATIO = 1.3
+
+
+def _record(key, value):
+    _T[key] = round(value, 3) if isinstance(value, float) else value
+    print("[offsite dr] %s = %s" % (key, _T[key]))
+    os.makedirs(os.path.dirname(TIMINGS_FILE), exist_ok=True)
+    with open(TIMINGS_FILE, "w", encoding="utf-8") as fh:
+        json.dump(_T, fh, indent=2, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return oc.load_expected()
+
+
+@pytest.fixture(scope="module")
+def world(docker_client, s3_endpoint, tmp_path_factory, expected):
+    """The fixture app, backed up once to the three targets (encrypted); its local repository stays here only
+    (the fresh hosts never see it)."""
+    root = tmp_path_factory.mktemp("offsite-dr")
+    identity, recipient = bed.age_keypair(root)
+    b = bed.Bed(root, s3_endpoint, [recipient])
+    a = oc.start_openwebui(docker_client, seed_fixture=True, secret_key=oc.FIXTURE_SECRET_KEY)
+    try:
+        tokens = {u["email"]: a.client().signin(u["email"], u["password"]) for u in expected["users"]}
+        repo = str(root / "repo")
+        t0 = time.monotonic()
+        res = _job.backup({"container": a.container.name, "repository": repo, "host": bed.HOST,
+                           "instance": bed.INSTANCE, "mode": "pause", "targets": [b.targets[k] for k in KINDS]})
+        _record("backup_with_three_targets_s", time.monotonic() - t0)
+        outcomes = {o["name"]: o for o in res["targets"]}
+        assert all(o["status"] == "ok" for o in outcomes.values()), outcomes
+        for kind in KINDS:
+            _record("upload_%s_s" % kind, outcomes[kind]["duration_s"])
+            _record("upload_%s_bytes" % kind, outcomes[kind]["bytes_sent"])
+        sid = res["snapshot"]["snapshot_id"]
+        for kind in KINDS:
+            assert b.listed(kind) == [sid], kind
+        yield {"app": a, "bed": b, "repo": repo, "sid": sid, "tokens": tokens, "identity": identity,
+               "root": str(root), "snapshot": res["snapshot"]}
+    finally:
+        a.remove()
+
+
+def _fresh_host(docker_client, testbed, systemd_run_kwargs, world, kind, mounts=None):
+    """A new host with only what DR gives it for target ``kind``: its mount (a NAS, the rclone remote's files)
+    or S3 credentials (in the target options), the rclone config, and the age identity."""
+    b = world["bed"]
+    mounts = dict(mounts or {})
+    if kind in bed.HOST_MOUNTS:
+        mounts[b.dirs[kind]] = bed.HOST_MOUNTS[kind]
+    host = bed.FreshHost(docker_client, testbed["base_image"], systemd_run_kwargs, mounts)
+    with open(world["identity"], "rb") as f:
+        host.put("/root/owb/identity.txt", f.read())
+    if kind == "rclone":
+        with open(b.rclone_conf, "rb") as f:
+            host.put("/root/owb/rclone.conf", f.read())
+    # nothing local: no repository, no snapshot, no collection
+    code, out = host.sh("ls /var/backups/open-webui /usr/share/ansible 2>&1; command -v ansible", check=False)
+    assert code != 0 and "No such file" in out, out
+    return host
+
+
+def _cleanup(docker_client, name):
+    for call in (lambda: docker_client.containers.get(name).remove(force=True),
+                 lambda: docker_client.volumes.get(name).remove(force=True)):
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+@pytest.fixture(scope="module")
+def local_baseline(world, docker_client):
+    """The same snapshot restored from the LOCAL repository into a new volume + container (the second half of
+    the baseline), once."""
+    name = "owbt-dr-local-%s" % uuid.uuid4().hex[:6]
+    port = oc.free_loopback_port()
+    try:
+        res = _restore.run({"repository": world["repo"], "host": bed.HOST, "instance": bed.INSTANCE, "container": name,
+                            "volume": name, "image": IMAGE, "health_timeout": 300,
+                            "create_container": {"env": {"PORT": str(port)}, "network_mode": "host",
+                                                 "labels": {oc.TEST_LABEL: "1"}}})
+    finally:
+        _cleanup(docker_client, name)
+    total = res["timing_ms"]["total"] / 1000.0
+    _record("local_restore_total_s", total)
+    return total
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fresh_host_restores_with_the_playbook(kind, world, expected, docker_client, testbed, systemd_run_kwargs,
+                                               local_baseline, tmp_path):
+    b = world["bed"]
+    host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, kind)
+    name = "owbt-dr-%s-%s" % (kind, uuid.uuid4().hex[:6])
+    port = oc.free_loopback_port()
+    target = b.on_fresh_host(kind)
+    try:
+        # list, pick: snapshot_info sees the remote snapshot from the fresh host
+        ev = {"owb_hosts": host.name, "restore_source": target["name"], "restore_targets": [target],
+              "restore_age_identity": "/root/owb/identity.txt", "restore_host": bed.HOST,
+              "restore_instance": bed.INSTANCE, "restore_snapshot": "latest", "restore_container": name,
+              "restore_volume": name, "restore_image": IMAGE, "restore_health_timeout": 300,
+              "restore_create_container": {"env": {"PORT": str(port)}, "network_mode": "host",
+                                           "labels": {oc.TEST_LABEL: "1"}}}
+        t0 = time.monotonic()
+        proc, results = host.playbook("restore.yml", ev)
+        wall = time.monotonic() - t0
+        assert proc.returncode == 0, bed.failed_message(proc, results)
+        res = next(r for r in results.values() if isinstance(r.get("timing_ms"), dict) and r.get("snapshot_id"))
+        assert res["snapshot_id"] == world["sid"]
+        assert res["volume_created"] and res["container_created"]
+        inst = oc.OpenWebUIInstance(docker_client, docker_client.containers.get(name), name, port, IMAGE, {})
+        assert oc.health(inst.base_url)
+        assert inst.read_secret_key() == oc.FIXTURE_SECRET_KEY
+        _check_users(inst, expected, world["tokens"])
+        # nothing of the snapshot is left on the fresh host (the download went to a work dir that was removed)
+        code, out = host.sh("find / -xdev -name webui.db -not -path '/proc/*' 2>/dev/null", check=False)
+        assert out.strip() == "", out
+        total = res["timing_ms"]["total"] / 1000.0
+        copy_s = b.rclone_copy_s(kind, str(tmp_path / "copy"))
+        ratio = total / (copy_s + local_baseline)
+        _record("%s_playbook_wall_s" % kind, wall)
+        _record("%s_restore_total_s" % kind, total)
+        _record("%s_rclone_copy_down_s" % kind, copy_s)
+        _record("%s_ratio_vs_copy_plus_local" % kind, ratio)
+        assert ratio <= MAX_RATIO, _T
+    finally:
+        _cleanup(docker_client, name)
+        host.remove()
+
+
+def _tool_args(kind, b):
+    """``(target argument, extra arguments, environment)`` of the tool on the fresh host."""
+    if kind == "s3":
+        return ("s3://%s/owb" % b.bucket, ["--endpoint-url", b.endpoint],
+                {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    if kind == "rclone":
+        return "rclone:%s:%s" % (b.remote, bed.HOST_MOUNTS[kind]), [], {"RCLONE_CONFIG": "/root/owb/rclone.conf"}
+    return bed.HOST_MOUNTS[kind], [], {}
+
+
+_DOWNLOAD_TOOL = {
+    # what an operator types on the fresh host to get the tool, with only the target's access
+    "s3": "python3 -c \"import boto3, os; c = boto3.client('s3', endpoint_url='%(endpoint)s'); "
+          "k = [o['Key'] for o in c.list_objects_v2(Bucket='%(bucket)s', Prefix='owb/tools/')['Contents']][0]; "
+          "c.download_file('%(bucket)s', k, '/root/tool/' + os.path.basename(k))\"",
+    "rclone": "rclone --config /root/owb/rclone.conf copy %(remote)s:%(mount)s/tools /root/tool",
+    "filesystem": "cp %(mount)s/tools/owb-restore-*.py /root/tool/",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fresh_host_restores_with_the_tool_alone(kind, world, expected, docker_client, testbed, systemd_run_kwargs,
+                                                 local_baseline, tmp_path):
+    b = world["bed"]
+    out_dir = str(tmp_path / "restored")
+    os.makedirs(out_dir)
+    # the tool writes into /srv/restored, a directory of this machine, where docker run picks the data up
+    host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, kind, {out_dir: "/srv/restored"})
+    target, extra, env = _tool_args(kind, b)
+    inst = None
+    try:
+        host.sh("mkdir -p /root/tool && " + _DOWNLOAD_TOOL[kind] % {
+            "endpoint": b.endpoint, "bucket": b.bucket, "remote": b.remote, "mount": bed.HOST_MOUNTS.get(kind)}, env=env)
+        tool = host.sh("ls /root/tool/owb-restore-*.py")[1].strip()
+        assert tool and "\n" not in tool, tool
+        # no Ansible and no collection on this host: the tool stands alone (-I: no site dirs, no PYTHONPATH)
+        assert host.sh("python3 -c 'import ansible_collections'", check=False)[0] != 0
+        args = "--target %s %s" % (target, " ".join(extra))
+        listing = host.sh("python3 -I %s list %s" % (tool, args), env=env)[1]
+        assert world["sid"] in listing and bed.HOST in listing and bed.INSTANCE in listing, listing
+        t0 = time.monotonic()
+        host.sh("python3 -I %s fetch %s --identity /root/owb/identity.txt --host %s --instance %s --snapshot %s "
+                "--to /srv/restored" % (tool, args, bed.HOST, bed.INSTANCE, world["sid"]), env=env)
+        fetch_s = time.monotonic() - t0
+        snap = os.path.join(out_dir, world["sid"]) if os.path.isdir(os.path.join(out_dir, world["sid"])) else out_dir
+        with open(os.path.join(snap, "secret", "webui_secret_key"), encoding="utf-8") as f:
+            key = f.read().strip()
+        assert key == oc.FIXTURE_SECRET_KEY
+        # docker run of the real image on the result (its data/ as the data directory, the key in its layer)
+        t1 = time.monotonic()
+        inst = oc.start_openwebui(docker_client, volume=os.path.join(snap, "data"), seed_fixture=False, secret_key=key,
+                                  timeout=300)
+        boot_s = time.monotonic() - t1
+        _check_users(inst, expected, world["tokens"])
+        copy_s = b.rclone_copy_s(kind, str(tmp_path / "copy"))
+        _record("%s_tool_fetch_s" % kind, fetch_s)
+        _record("%s_tool_boot_s" % kind, boot_s)
+        _record("%s_tool_ratio_vs_copy_plus_local" % kind, (fetch_s + boot_s) / (copy_s + local_baseline))
+    finally:
+        if inst is not None:
+            inst.remove(keep_volume=True)
+        host.remove()
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def test_drill_from_a_target(world, expected, docker_client, testbed, systemd_run_kwargs):
+    """playbooks/verify.yml on a fresh host with only the s3 target and the identity: restores the newest remote
+    snapshot into a scratch directory, checks it, boots the image on it and reports success."""
+    host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, "s3")
+    target = world["bed"].on_fresh_host("s3")
+    try:
+        ev = {"owb_hosts": host.name, "verify_source": target["name"], "verify_targets": [target],
+              "verify_age_identity": "/root/owb/identity.txt", "verify_host": bed.HOST, "verify_instance": bed.INSTANCE,
+              "verify_scratch": "/var/tmp/owb-drill", "verify_image": IMAGE, "verify_boot": "always",
+              "verify_health_timeout": 300}
+        proc, results = host.playbook("verify.yml", ev)
+        assert proc.returncode == 0, bed.failed_message(proc, results)
+        drills = [d for r in results.values() for d in (r.get("drills") or [])]
+        assert len(drills) == 1 and drills[0]["ok"], drills
+        d = drills[0]
+        assert d["snapshot_id"] == world["sid"] and d["booted_image"] == IMAGE and d["boot_to_healthy_s"] > 0
+        got = d["databases"]["webui.db"]["row_counts"]
+        assert got and got == {k: v for k, v in expected["table_row_counts"].items() if k in got}
+        _record("drill_from_s3_rto_s", d["rto_s"])
+        # the scratch copy is gone afterwards
+        assert host.sh("ls -A /var/tmp/owb-drill", check=False)[1].strip() == ""
+    finally:
+        host.remove()
