@@ -5,7 +5,8 @@
 """One backup job, two triggers.
 
 ``backup(job)`` is the whole backup of one instance: pre hooks, the snapshot (which resumes exactly what it
-paused or stopped, nothing else), post hooks (also after a failure, with ``OWB_STATUS``), then retention. The
+paused or stopped, nothing else), local retention, the off-host copies (``targets``: after the app runs again),
+post hooks (also after a failure, with ``OWB_STATUS``). The
 ``openwebui_backup`` module runs it for ``ansible-playbook``; a systemd timer or cron runs the very same
 function on the host through ``main()`` (``owb-backup <job.json>``), with the job file that module wrote
 (``action: save``) from the same role variables. No Ansible imports.
@@ -14,6 +15,7 @@ function on the host through ``main()`` (``owb-backup <job.json>``), with the jo
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shlex
 import subprocess
@@ -22,12 +24,15 @@ import time
 import traceback
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known, json_text, read_json, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _offsite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
 
 HOOK_TIMEOUT = 3600
 KEEP = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
-EXTRA = {"pre_hooks": [], "post_hooks": [], "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6}
+EXTRA = {"pre_hooks": [], "post_hooks": [], "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
+         "targets": []}
 JOB_SCHEMA = 1
 _BOOL = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
@@ -58,11 +63,11 @@ def _coerce(key, value, default):
 
 
 def split(job):
-    """``(snapshot job, hooks, retention policy)`` from one job dict; unknown keys are refused."""
+    """``(snapshot job, hooks, retention policy, targets)`` from one job dict; unknown keys are refused."""
     defaults = dict(_snapshot.DEFAULTS)
     defaults.update(EXTRA)
     check_known({k: v for k, v in job.items() if k != "job_schema"}, defaults, "backup job")
-    values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults}
+    values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults and k != "targets"}
     snap = {k: v for k, v in values.items() if k in _snapshot.DEFAULTS}
     hooks = {"pre": values.get("pre_hooks") or [], "post": values.get("post_hooks") or []}
     for kind, cmds in hooks.items():
@@ -76,7 +81,7 @@ def split(job):
                                   "wrap those in sh -c '...')")
     policy = _retention.validate_policy({k: values.get(k, EXTRA[k]) for k in KEEP})
     policy.pop("keep_within", None)
-    return snap, hooks, policy
+    return snap, hooks, policy, _offsite.check_targets(job.get("targets"))
 
 
 def run_hooks(kind, cmds, env):
@@ -101,26 +106,34 @@ def run_hooks(kind, cmds, env):
 
 
 def check(job):
-    """``(normalized snapshot job, hooks, retention policy)``: every check a run makes before it starts."""
-    snap, hooks, policy = split(job)
-    return _snapshot.normalize(snap), hooks, policy
+    """``(normalized snapshot job, hooks, retention policy, targets)``: every check a run makes before it starts."""
+    snap, hooks, policy, targets = split(job)
+    return _snapshot.normalize(snap), hooks, policy, targets
+
+
+def _summary(text, outcomes):
+    off = _offsite.summary(outcomes)
+    return "%s; %s" % (text, off) if off else text
 
 
 def backup(job, check_mode=False, docker=None):
-    """The whole backup of one instance. Returns ``{changed, snapshot, prune, hooks, summary, warnings}``;
+    """The whole backup of one instance. Returns ``{changed, snapshot, prune, targets, hooks, summary, warnings}``;
     raises BackupError (after the post hooks ran) when it failed."""
-    snap, hooks, policy = check(job)
+    snap, hooks, policy, targets = check(job)
     env = {"OWB_INSTANCE": snap["instance"]}
     retention = dict(policy, repository=snap["repository"], host=snap["host"], instance=snap["instance"])
-    result = {"changed": False, "snapshot": None, "prune": None, "hooks": {"pre": [], "post": []}, "warnings": []}
+    result = {"changed": False, "snapshot": None, "prune": None, "targets": [], "hooks": {"pre": [], "post": []},
+              "warnings": []}
     if check_mode:
         result["snapshot"] = _snapshot.run(snap, docker=docker, check_mode=True)
         result["hooks"] = {"would_run": hooks}
         if result["snapshot"].get("previous"):
             result["prune"] = _retention.prune(retention, check_mode=True)
+        result["targets"] = _offsite.upload_all(targets, None, snap["host"], snap["instance"],
+                                                _offsite.cache_root(snap["repository"]), check_mode=True)
         result["changed"] = True
         result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", []))
-        result["summary"] = result["snapshot"]["summary"]
+        result["summary"] = _summary(result["snapshot"]["summary"], result["targets"])
         return result
 
     result["hooks"]["pre"], error = run_hooks("pre", hooks["pre"], env)
@@ -135,21 +148,44 @@ def backup(job, check_mode=False, docker=None):
     except Exception as e:  # noqa: BLE001 - still run the post hooks
         failure = BackupError("unexpected error: %s" % e, "see the traceback in the result",
                               exception=traceback.format_exc())
+    if failure is None:
+        result["changed"] = True
+        failure = _after_snapshot(result, snap, retention, targets)
     post_env = dict(env, OWB_STATUS="failed" if failure else "ok",
                     OWB_SNAPSHOT=(result["snapshot"] or {}).get("path") or "")
     result["hooks"]["post"], post_error = run_hooks("post", hooks["post"], post_env)
     if failure is not None:
         details = dict(failure.details, hooks=result["hooks"])
         raise BackupError(failure.problem + (" (and %s)" % post_error if post_error else ""), failure.fix, **details)
-    result["changed"] = True
-    result["warnings"] += result["snapshot"].get("warnings", [])
-    result["prune"] = _retention.prune(retention, protect=[result["snapshot"]["snapshot_id"]])
-    result["warnings"] += result["prune"].get("warnings", [])
     if post_error:
         raise BackupError("snapshot %s was published, but %s" % (result["snapshot"]["snapshot_id"], post_error),
-                          "fix the post hook", snapshot_id=result["snapshot"]["snapshot_id"], hooks=result["hooks"])
-    result["summary"] = "%s; retention deleted %d" % (result["snapshot"]["summary"], len(result["prune"]["deleted"]))
+                          "fix the post hook", snapshot_id=result["snapshot"]["snapshot_id"], hooks=result["hooks"],
+                          targets=result["targets"])
+    result["summary"] = _summary("%s; retention deleted %d" % (result["snapshot"]["summary"], len(result["prune"]["deleted"])),
+                                 result["targets"])
     return result
+
+
+def _after_snapshot(result, snap, retention, targets):
+    """Local retention, then the off-host copies of the new snapshot (the app runs again by now). Returns the
+    failure (a BackupError naming the failed targets, the local snapshot kept) or None."""
+    sid = result["snapshot"]["snapshot_id"]
+    result["warnings"] += result["snapshot"].get("warnings", [])
+    retention_error = None
+    try:
+        result["prune"] = _retention.prune(retention, protect=[sid])
+        result["warnings"] += result["prune"].get("warnings", [])
+    except BackupError as e:  # the new snapshot still goes off-host
+        retention_error = e
+    result["targets"] = _offsite.upload_all(targets, result["snapshot"]["path"], snap["host"], snap["instance"],
+                                            _offsite.cache_root(snap["repository"]))
+    bad = _offsite.failed(result["targets"])
+    if not bad:
+        return retention_error
+    return BackupError("snapshot %s was published and is kept locally, but its off-host copy failed: %s"
+                       % (sid, "; ".join(o["error"] for o in bad)),
+                       "; ".join(o["fix"] or "see the error" for o in bad) + "; the next run uploads it again",
+                       snapshot_id=sid, targets=result["targets"])
 
 
 # ======================================================================== the host-side trigger
@@ -194,8 +230,27 @@ def save(path, job, check_mode=False):
         summary = "job for %s in %s is up to date" % (what, path)
     else:
         summary = "job for %s %s %s" % (what, "would be saved to" if check_mode else "saved to", path)
-    return {"changed": changed, "job_file": path, "job": job, "warnings": [], "summary": summary,
-            "diff": {"before": before, "after": text, "before_header": path, "after_header": path}}
+    return {"changed": changed, "job_file": path, "job": redacted(job), "warnings": [], "summary": summary,
+            "diff": {"before": _redacted_text(before), "after": json_text(redacted(record)),
+                     "before_header": path, "after_header": path}}
+
+
+def redacted(job):
+    """The job safe to show: every target's secrets replaced by ``********`` (the job file keeps them, 0600)."""
+    targets = job.get("targets")
+    if not isinstance(targets, list):
+        return job
+    return dict(job, targets=[_targets.redact(t) if isinstance(t, dict) else t for t in targets])
+
+
+def _redacted_text(text):
+    if not text:
+        return text
+    try:
+        job = json.loads(text)
+    except ValueError:
+        return "(not JSON)\n"
+    return json_text(redacted(job)) if isinstance(job, dict) else text
 
 
 def main(argv=None, out=None):
@@ -225,13 +280,14 @@ def main(argv=None, out=None):
         res = backup(job, check_mode=check)
         record.update(status="ok", summary=res["summary"], warnings=res["warnings"],
                       snapshot_id=(res["snapshot"] or {}).get("snapshot_id"),
-                      deleted=(res["prune"] or {}).get("deleted", []))
+                      deleted=(res["prune"] or {}).get("deleted", []), targets=res["targets"])
         out.write("owb-backup: %s\n" % res["summary"])
         for w in res["warnings"]:
             out.write("owb-backup: warning: %s\n" % w)
     except BackupError as e:
         rc = 1
-        record.update(status="failed", error=str(e))
+        record.update(status="failed", error=str(e), snapshot_id=e.details.get("snapshot_id"),
+                      targets=e.details.get("targets", []))
         out.write("owb-backup: FAILED: %s\n" % e)
     record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     if status_path:

@@ -63,7 +63,9 @@ DEFAULT_PRESERVE = ["cache/embedding/models", "cache/whisper/models", "cache/tik
 
 DEFAULTS = {
     "repository": None,
-    "source": "local",
+    "source": "local",  # or the name of one of targets (an off-host copy, _store_read)
+    "targets": [],
+    "age_identity": None,
     "host": None,
     "instance": None,
     "snapshot": "latest",
@@ -141,6 +143,10 @@ def normalize(job):
         raise BackupError("ollama_dir %r is not an absolute path" % j["ollama_dir"], "give the absolute path of Ollama's model store")
     if j["components"] and not j["container"] and not j["data_dir"] and not j["volume"]:
         raise BackupError("no restore target given", "name the container (or the volume for a new host), or give data_dir")
+    if not isinstance(j["source"], str) or not isinstance(j["targets"], list):
+        raise BackupError("source must be 'local' or a target name, and targets a list", "give source: <target name> and targets: [...]")
+    if j["age_identity"] is not None and not os.path.isabs(j["age_identity"]):
+        raise BackupError("age_identity %r is not an absolute path" % j["age_identity"], "give the absolute path of the identity file")
     if j["host"] is None:
         j["host"] = _common.default_host()
     if j["instance"] is None:
@@ -192,11 +198,11 @@ def resolve_target(docker, container=None, volume=None, data_dir=None, image=Non
     return t
 
 
-def prepare(source, snapshot, before, components, clock, warnings, deep=True):
+def prepare(source, snapshot, before, components, clock, warnings, deep=True, ollama=False):
     """Everything that happens before the host changes: pick, check, verify. Returns ``(sid, path, manifest,
     verify ms)``."""
-    sid, snap_path, manifest = pick(source, snapshot, before, warnings)
     only = only_names(components)
+    sid, snap_path, manifest = pick(source, snapshot, before, warnings, only=only, ollama=ollama)
     t = time.monotonic()
     problems = check_snapshot_tree(snap_path, manifest, only)
     # deep=False when the staging copy hashes every byte anyway (before the app is stopped)
@@ -241,7 +247,19 @@ def run(job, check_mode=False, docker=None):
     job = normalize(job)
     clock = _common.Clock()
     warnings = []
-    source = open_source(job["source"], job["repository"], job["host"], job["instance"])
+    source = open_source(job["source"], job["repository"], job["host"], job["instance"], job["targets"], job["age_identity"])
+    try:
+        result = _run(job, source, docker, clock, warnings, check_mode)
+    finally:
+        source.close()
+    if source.kind != "local":  # the copy fetched from the target (under <repository>/.offsite-fetch) is gone now
+        result["source"] = dict(source.stats, removed=not os.path.exists(source.stats["workdir"] or ""))
+        result["summary"] += "; from target %s (%d packs, %s downloaded; work copy removed)" % (
+            source.stats["target"], source.stats["packs"], human_bytes(source.stats["bytes_downloaded"]))
+    return result
+
+
+def _run(job, source, docker, clock, warnings, check_mode):
     if docker is None and (job["container"] or job["volume"] or job["image"]):
         docker = docker_client(job["docker_host"])
     ollama = OllamaOptions(job["ollama_dir"], job["owner"], job["stop_timeout"], job["rollback_keep_hours"], job["docker_host"])
@@ -265,7 +283,7 @@ def run(job, check_mode=False, docker=None):
 def _ollama_only(job, ollama, source, docker, clock, warnings, check_mode):
     """``components: [ollama]``: the snapshot's Ollama store(s) back into their volume(s); Open WebUI's data
     is not touched."""
-    sid, snap_path, manifest = pick(source, job["snapshot"], job["before"], warnings)
+    sid, snap_path, manifest = pick(source, job["snapshot"], job["before"], warnings, only=[], ollama=True)
     stores = restore_ollama(ollama, docker, sid, snap_path, manifest, clock, check_mode)
     would = ["Ollama store %s: %s" % (o["label"], w) for o in stores for w in o.get("would", [])]
     return {"changed": True, "snapshot_id": sid, "snapshot_path": snap_path, "components": ["ollama"],
@@ -280,7 +298,7 @@ def _run_data(job, source, docker, clock, warnings, check_mode):
     ``(result, snapshot path, manifest)``."""
     target = resolve_target(docker, job["container"], job["volume"], job["data_dir"], job["image"])
     sid, snap_path, manifest, verify_ms = prepare(source, job["snapshot"], job["before"], job["components"], clock,
-                                                  warnings, deep=check_mode)
+                                                  warnings, deep=check_mode, ollama=job["ollama"])
     snap_key = read_snapshot_key(snap_path, manifest)
     alembic = check_alembic(docker, manifest, warnings, policy=job["alembic_check"],
                             container_id=None if target.get("image_requested") else target["container_id"],

@@ -5,12 +5,11 @@
 """Where a restore reads a snapshot from, which one it picks, and the checks on the snapshot tree before any
 byte of it is used. Plain Python, no Ansible imports.
 
-A snapshot *source* has four calls: ``list()`` -> ``[(id, created, verified, problem)]``, ``select(snapshot,
-before, skipped)`` -> id, ``fetch(id)`` -> a local directory holding ``manifest.json``, ``data/`` and ``secret/``,
-and ``lock(timeout, read_only)``. :class:`LocalSource` reads the local repository in place. Off-host targets
-(S3, rclone, NAS, encrypted copies) register a class in :data:`SOURCES` beside it; their ``fetch`` brings the
-snapshot into a local directory (archives extracted with :func:`safe_extract`) and everything after it is
-shared.
+A snapshot *source* has five calls: ``list()`` -> ``[(id, created, verified, problem)]``, ``select(snapshot,
+before, skipped)`` -> id, ``fetch(id, only, ollama)`` -> a local directory holding ``manifest.json``, ``data/`` and
+``secret/``, ``lock(timeout, read_only)`` and ``close()``. :class:`LocalSource` reads the local repository in
+place; an off-host target (``_store_read.RemoteSource``, opened by :func:`open_source` from a target name)
+downloads the snapshot into a work directory, and everything after ``fetch`` is shared.
 
 This is a private module of the sage_open_webui.backup collection.
 """
@@ -23,6 +22,7 @@ import re
 import shutil
 import stat
 import tarfile
+import uuid
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, is_inside, parse_snapshot_id
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
@@ -57,8 +57,9 @@ class LocalSource(object):
     def select(self, snapshot="latest", before=None, skipped=None):
         return select_snapshot(self.list(), snapshot=snapshot, before=before, where=self.location, skipped=skipped)
 
-    def fetch(self, snapshot_id, workdir=None):
-        """Local path of the snapshot (``manifest.json``, ``data/``, ``secret/``)."""
+    def fetch(self, snapshot_id, only=None, ollama=True):
+        """Local path of the snapshot (``manifest.json``, ``data/``, ``secret/``): all of it, in place (``only`` and
+        ``ollama`` say what a remote source must bring)."""
         check_name("snapshot", snapshot_id)
         path = os.path.join(self.repo.path, snapshot_id)
         if os.path.islink(path) or not os.path.isdir(path):
@@ -72,18 +73,31 @@ class LocalSource(object):
             return self.repo.read_lock(timeout=timeout)
         return self.repo.lock(timeout=timeout)
 
+    def close(self):
+        """Nothing to clean up: the snapshot was read in place."""
+
 
 SOURCES = {"local": LocalSource}
+FETCH_DIR = ".offsite-fetch"
 
 
-def open_source(kind, repository, host, instance):
-    """The source ``kind`` (a key of :data:`SOURCES`) for the snapshots of ``host``/``instance``."""
+def open_source(kind, repository, host, instance, targets=None, identity_file=None):
+    """The source ``kind`` for the snapshots of ``host``/``instance``: ``local`` (the repository), or the name of
+    one of ``targets`` (target dicts as ``_targets.normalize`` takes): a ``_store_read.RemoteSource`` whose
+    fetched copy goes to a fresh ``<repository>/.offsite-fetch/<name>-<random>/`` that ``close()`` removes."""
     kind = kind or "local"
     cls = SOURCES.get(kind)
-    if cls is None:
-        raise BackupError("snapshot source %r is not available" % kind,
-                          "use source 'local' (known: %s); off-host targets plug in here" % ", ".join(sorted(SOURCES)))
-    return cls(repository, host, instance)
+    if cls is not None:
+        return cls(repository, host, instance)
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import normalize
+    named = [t for t in targets or [] if isinstance(t, dict) and t.get("name") == kind]
+    if not named:
+        known = sorted(SOURCES) + [str(t.get("name")) for t in targets or [] if isinstance(t, dict)]
+        raise BackupError("snapshot source %r is not available (no target of that name)" % kind,
+                          "use source 'local' or the name of one of the targets given (known: %s)" % ", ".join(known))
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._store_read import RemoteSource
+    workdir = os.path.join(repository, FETCH_DIR, "%s-%s" % (kind, uuid.uuid4().hex[:12]))
+    return RemoteSource(normalize(named[0]), host, instance, identity_file=identity_file, workdir=workdir)
 
 
 def parse_time(value):
@@ -268,13 +282,14 @@ def selected(rel, prefixes):
     return any(rel == p or rel.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
-def pick(source, snapshot, before, warnings):
-    """The snapshot to restore (``snapshot`` / ``before``), fetched and its manifest loaded: ``(sid, path, manifest)``."""
+def pick(source, snapshot, before, warnings, only=None, ollama=True):
+    """The snapshot to restore (``snapshot`` / ``before``), fetched (``only``/``ollama``: the parts needed) and its
+    manifest loaded: ``(sid, path, manifest)``."""
     skipped = []
     sid = source.select(snapshot, before, skipped=skipped)
     if skipped:
         warnings.append("newer snapshots were passed over: %s" % "; ".join(skipped[-5:]))
-    snap_path = source.fetch(sid)
+    snap_path = source.fetch(sid, only=only, ollama=ollama)
     manifest = _manifest.load(snap_path)
     if (manifest.get("verification") or {}).get("status") != "verified":
         raise BackupError("snapshot %s is not verified" % sid, "restore a verified snapshot")

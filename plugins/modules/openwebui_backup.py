@@ -17,6 +17,11 @@ description:
     (a host-side safety net does it if the module process dies) and nothing else; post hooks, also after a
     failure, with C(OWB_STATUS=ok|failed) and C(OWB_SNAPSHOT) in their environment;
     then retention (see M(sage_open_webui.backup.snapshot_prune)), which never deletes the newest verified snapshot.
+  - With I(targets), the new snapshot is then copied off the host to each enabled target (S3, an rclone remote, a
+    mounted path), once the app runs again, deduplicated against what the target holds, optionally encrypted
+    with age. One failing target does not stop the others; the run ends failed when the snapshot or any target
+    failed (the local snapshot stays published). Hosts never delete on a target; see
+    M(sage_open_webui.backup.offsite_prune) and docs/OFFSITE.md.
   - With I(action=save) nothing is backed up; the job is checked and written to I(job_file) (mode 0600). A
     systemd timer or cron entry (role C(schedule)) then runs C(owb-backup job_file) on the host, which
     runs the very same job through the same code. One job, two triggers.
@@ -27,10 +32,11 @@ extends_documentation_fragment:
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._snapshot
   - sage_open_webui.backup._docker
+  - sage_open_webui.backup._target
 attributes:
   check_mode:
     support: full
-    details: Previews what would be paused or stopped, copied and deleted by retention; runs no hook.
+    details: Previews what would be paused or stopped, copied and deleted by retention; runs no hook and uploads nothing.
   diff_mode:
     support: full
     details: With I(action=save), the job file before and after.
@@ -82,9 +88,12 @@ options:
     default: 6
 requirements:
   - Python docker SDK (C(python3-docker)) when I(container) is used.
+  - For I(targets) - boto3 (C(python3-boto3)) for C(s3), the C(rclone) program for C(rclone), the C(age) program
+    for targets with I(targets[].recipients).
 seealso:
   - module: sage_open_webui.backup.openwebui_snapshot
   - module: sage_open_webui.backup.snapshot_prune
+  - module: sage_open_webui.backup.offsite_prune
 """
 
 EXAMPLES = r"""
@@ -107,6 +116,31 @@ EXAMPLES = r"""
     repository: /var/backups/open-webui
     mode: pause
     keep_daily: 14
+
+- name: Back up, then copy the snapshot to B2 (S3 API, encrypted with age) and to a NAS
+  sage_open_webui.backup.openwebui_backup:
+    container: open-webui
+    repository: /var/backups/open-webui
+    targets:
+      - name: b2
+        type: s3
+        endpoint_url: https://s3.us-west-004.backblazeb2.com
+        region: us-west-004
+        bucket: acme-owb-backups
+        prefix: owb
+        access_key_id: "{{ vault_b2_key_id }}"
+        secret_access_key: "{{ vault_b2_application_key }}"
+        recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+        bwlimit: 10M
+      - name: nas
+        type: filesystem
+        path: /mnt/nas/owb
+        recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+  register: backup
+
+- name: Show what each target got
+  ansible.builtin.debug:
+    msg: "{{ backup.targets | map(attribute='name') | zip(backup.targets | map(attribute='status')) }}"
 """
 
 RETURN = r"""
@@ -146,19 +180,81 @@ hooks:
       type: dict
       returned: check mode
       sample: {"pre": ["/usr/local/bin/notify start"], "post": []}
+targets:
+  description:
+    - One outcome per target of I(targets), in order; empty without targets. In check mode, what would be uploaded
+      is not computed and each enabled target is reported as C(skipped).
+  returned: action=run
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The target's I(name).
+      type: str
+      sample: b2
+    type:
+      description: The target's I(type).
+      type: str
+      sample: s3
+    status:
+      description: C(ok), C(failed) or C(skipped) (disabled, or check mode).
+      type: str
+      sample: ok
+    error:
+      description: Why the target failed (names the target and where it is; no secret), else null.
+      type: str
+      sample: null
+    fix:
+      description: What to do about I(error), else null.
+      type: str
+      sample: null
+    snapshot_key:
+      description: Key of the snapshot record on the target (its presence means the remote snapshot is complete).
+      type: str
+      sample: snapshots/web1/open-webui/20261127T031500Z.json
+    bytes_sent:
+      description: Bytes uploaded (packs, index and record, as stored - encrypted when encrypted).
+      type: int
+      sample: 1258291
+    bytes_deduplicated:
+      description: Bytes of the snapshot not sent because the target already held them.
+      type: int
+      sample: 72142029
+    objects_sent:
+      description: Objects uploaded.
+      type: int
+      sample: 3
+    chunks_new:
+      description: Chunks uploaded for the first time.
+      type: int
+      sample: 77
+    chunks_reused:
+      description: Chunks already on the target.
+      type: int
+      sample: 4402
+    duration_s:
+      description: Seconds the upload to this target took.
+      type: float
+      sample: 2.4
+    throughput_bps:
+      description: I(bytes_sent) per second.
+      type: int
+      sample: 524288
 summary:
   description: One line for humans.
   returned: always
   type: str
   sample: "20261127T031500Z: 214 files, 70.0 MiB (1.4 MiB new), mode pause, freeze 38 ms, downtime 38 ms,
-    total 2140 ms, verified; retention deleted 1"
+    total 2140 ms, verified; retention deleted 1; off-host: b2 ok 1.2 MiB sent (98 % deduplicated), nas ok"
 job_file:
   description: Path of the saved job.
   returned: action=save
   type: str
   sample: /etc/sage-open-webui-backup/open-webui.json
 job:
-  description: The job saved (what the timer runs), the module's options plus C(job_schema).
+  description:
+    - The job saved (what the timer runs), the module's options plus C(job_schema); the secrets of I(targets)
+      are shown as C(********) (the file holds them, mode 0600).
   returned: action=save
   type: dict
   sample: {"job_schema": 1, "repository": "/var/backups/open-webui", "container": "open-webui", "mode": "pause",
@@ -174,7 +270,7 @@ warnings_list:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _target_spec
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import argument_spec as snapshot_spec
 
 OWN = ("action", "job_file")
@@ -191,6 +287,7 @@ def argument_spec():
         keep_daily=dict(type="int", default=7),
         keep_weekly=dict(type="int", default=4),
         keep_monthly=dict(type="int", default=6),
+        targets=_target_spec.targets_option(),
     )
     return spec
 
@@ -198,6 +295,7 @@ def argument_spec():
 def _run(module):
     p = module.params
     job = {k: v for k, v in p.items() if k not in OWN}
+    job["targets"] = _target_spec.clean_all(p["targets"])
     if p["action"] == "save":
         if not p["job_file"]:
             raise BackupError("action=save needs job_file", "give job_file, e.g. /etc/sage-open-webui-backup/open-webui.json")

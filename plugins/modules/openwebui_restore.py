@@ -27,6 +27,11 @@ description:
     the given ones) into I(scratch), runs C(PRAGMA integrity_check) on both databases, compares row counts and
     upload hashes with the manifest, boots the image on it when available (on Docker's bridge network, its port
     published on 127.0.0.1 only) and records the restore time (RTO).
+  - With I(source) naming one of I(targets), the snapshot comes from that off-host target - only the content
+    it needs is downloaded, each object checked against its sha256, decrypted with I(age_identity) when the store
+    is encrypted, and every file checked against the manifest into a work directory, all before the app stops.
+    A damaged or tampered object, or a wrong identity, fails the restore with nothing on the host changed. This is
+    the disaster recovery path of a new host that has only the target's credentials and the identity.
   - Check mode creates, deletes and locks nothing (a shared lock waits for a running backup) and creates no
     probe container; the image's migrations are then read only from an existing container.
 author:
@@ -35,6 +40,7 @@ extends_documentation_fragment:
   - sage_open_webui.backup._attributes
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._docker
+  - sage_open_webui.backup._target
 attributes:
   check_mode:
     support: full
@@ -51,14 +57,25 @@ options:
     choices: [restore, drill]
     default: restore
   repository:
-    description: Absolute path of the local snapshot repository.
+    description:
+      - Absolute path of the local snapshot repository. With an off-host I(source), the snapshot is downloaded
+        into a work directory and the repository is not read.
     type: path
     required: true
   source:
-    description: Where snapshots are read from. Only C(local) for now; off-host targets plug in here.
+    description:
+      - Where the snapshot is read from - C(local) (I(repository)), or the I(name) of one of I(targets).
+      - With a target, I(host) and I(instance) name the host and instance that were backed up (list them with
+        M(sage_open_webui.backup.snapshot_info) and I(target)); on a new host, give I(host).
     type: str
-    choices: [local]
     default: local
+  age_identity:
+    description:
+      - Path, on the restoring host, of the age identity file (C(age-keygen) output) that decrypts an encrypted
+        target's snapshots. Needed only for a target with I(recipients).
+      - Keep the identity off the hosts that back up; bring it for a restore only (the C(restore) role writes
+        C(restore_age_identity_content) to a 0600 temporary file and removes it afterwards).
+    type: path
   host:
     description:
       - Host name in the repository layout (the host that was backed up). Defaults to the short host name.
@@ -182,6 +199,8 @@ options:
     default: 0
 requirements:
   - Python docker SDK (C(python3-docker)) when a container, volume or image is used.
+  - With an off-host I(source) - boto3 (C(python3-boto3)) for C(s3), the C(rclone) program for C(rclone), the
+    C(age) program for an encrypted store.
 notes:
   - The restored data is moved in with C(rename(2)); the downtime is the stop, a few renames, and the app's start.
   - Roll back by hand with the C(owb-rollback.json) note in the rollback directory.
@@ -215,6 +234,25 @@ EXAMPLES = r"""
     image: ghcr.io/open-webui/open-webui:v0.12.4
     create_container:
       ports: {8080: 3000}
+
+- name: Disaster recovery from an encrypted S3 (B2) target on a new host
+  sage_open_webui.backup.openwebui_restore:
+    source: b2
+    targets:
+      - name: b2
+        type: s3
+        endpoint_url: https://s3.us-west-004.backblazeb2.com
+        region: us-west-004
+        bucket: acme-owb-backups
+        prefix: owb
+        access_key_id: "{{ vault_b2_key_id }}"
+        secret_access_key: "{{ vault_b2_application_key }}"
+    age_identity: /root/owb-identity.txt
+    repository: /var/backups/open-webui
+    host: web1
+    container: open-webui
+    volume: open-webui
+    image: ghcr.io/open-webui/open-webui:v0.12.4
 
 - name: Restore drill of every host in the repository
   sage_open_webui.backup.openwebui_restore:
@@ -409,7 +447,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import docker_host_option
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore, _target_spec
 
 DRILL_ONLY = ("scratch", "boot")
 
@@ -418,7 +456,9 @@ def argument_spec():
     return dict(
         action=dict(type="str", choices=["restore", "drill"], default="restore"),
         repository=dict(type="path", required=True),
-        source=dict(type="str", choices=["local"], default="local"),
+        source=dict(type="str", default="local"),
+        targets=_target_spec.targets_option(),
+        age_identity=dict(type="path"),
         host=dict(type="str"),
         instance=dict(type="str"),
         snapshot=dict(type="str", default="latest"),
@@ -464,6 +504,7 @@ def _run(module):
                                 docker_host=p["docker_host"], health_timeout=p["health_timeout"],
                                 lock_timeout=p["lock_timeout"])
     job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
+    job["targets"] = _target_spec.clean_all(p["targets"])
     if job["before"] and job["snapshot"] == "latest":
         job["snapshot"] = None
     return _restore.run(job, check_mode=module.check_mode)

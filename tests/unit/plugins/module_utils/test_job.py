@@ -174,7 +174,7 @@ def test_bad_job_options_fail_clearly_and_change_nothing(env, kw, problem):
 
 
 def test_hand_edited_values_are_coerced(env):
-    snap, hooks, policy = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
+    snap, hooks, policy, _targets = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
                                          freeze_timeout="2.5", pre_hooks="true"))
     assert policy["keep_last"] == 3 and snap["include_ollama"] is False and snap["freeze_timeout"] == 2.5
     assert hooks["pre"] == ["true"]
@@ -302,3 +302,102 @@ def test_hooks_run_without_a_shell_as_documented():
                                        "sh -c 'echo \"backup of $OWB_INSTANCE: $OWB_STATUS\"'"], env)
     assert err is None
     assert [r["output"] for r in res] == ["backup of $OWB_INSTANCE\n", "backup of owui: ok\n"]
+
+
+# ------------------------------------------------------------------------------ off-host copies (issue 9)
+
+def _store_dir(env, name="nas"):
+    path = env["tmp"] / ("store-" + name)
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _fs(env, name="nas", **kw):
+    return dict({"name": name, "type": "filesystem", "path": str(_store_dir(env, name))}, **kw)
+
+
+def test_uploads_run_after_retention_and_before_post_hooks(env):
+    store = _store_dir(env)
+    hook = env["tmp"] / "post.sh"  # what the post hook sees on the target: the record is there already
+    hook.write_text('#!/bin/sh\nls %s/snapshots/h1/owui >> %s\n' % (store, env["log"]))
+    hook.chmod(0o755)
+    first = _job.backup(job(env, targets=[_fs(env)], post_hooks=[str(hook)]))
+    sid = first["snapshot"]["snapshot_id"]
+    assert env["log"].read_text().splitlines()[-1] == sid + ".json"
+    (out,) = first["targets"]
+    assert out["status"] == "ok" and out["snapshot_key"] == "snapshots/h1/owui/%s.json" % sid
+    assert "; off-host: nas ok " in first["summary"] and "retention deleted 0" in first["summary"]
+    second = _job.backup(job(env, targets=[_fs(env)], post_hooks=[str(hook)]))
+    (out2,) = second["targets"]
+    assert second["prune"]["deleted"] == [sid] and out2["objects_sent"] <= 2
+    assert out2["bytes_sent"] <= 0.01 * out["bytes_sent"]
+    assert os.listdir(os.path.join(env["repo"], ".offsite-cache", "nas"))  # the index, cached
+    assert published(env) == [second["snapshot"]["snapshot_id"]]
+
+
+def test_a_failed_target_fails_the_run_keeps_the_snapshot_and_the_other_target(env):
+    not_a_dir = env["tmp"] / "not-a-dir"
+    not_a_dir.write_text("x")
+    targets = [{"name": "broken", "type": "filesystem", "path": str(not_a_dir)}, _fs(env)]
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, targets=targets))
+    msg = str(ei.value)
+    assert "is kept locally, but its off-host copy failed: target broken" in msg and "Fix: mount the share" in msg
+    assert env["log"].read_text().splitlines()[-1].startswith("post status=failed snap=%s" % env["repo"])
+    (sid,) = published(env)
+    assert ei.value.details["snapshot_id"] == sid
+    assert [o["status"] for o in ei.value.details["targets"]] == ["failed", "ok"]
+    assert (_store_dir(env) / "snapshots" / "h1" / "owui" / (sid + ".json")).is_file()
+
+
+def test_main_records_each_target_in_the_status_file(env):
+    not_a_dir = env["tmp"] / "not-a-dir"
+    not_a_dir.write_text("x")
+    jf = write_job(env["tmp"] / "owui.json", job(env, targets=[_fs(env)]))
+    status = str(env["tmp"] / "st.json")
+    out = io.StringIO()
+    assert _job.main([jf, "--status", status], out=out) == 0
+    rec = json.loads(open(status).read())
+    assert [t["name"] for t in rec["targets"]] == ["nas"] and rec["targets"][0]["status"] == "ok"
+    assert "off-host: nas ok" in out.getvalue()
+    jf = write_job(env["tmp"] / "owui.json", job(env, targets=[{"name": "usb", "type": "filesystem", "path": str(not_a_dir)}]))
+    assert _job.main([jf, "--status", status], out=io.StringIO()) == 1
+    rec = json.loads(open(status).read())
+    assert rec["status"] == "failed" and rec["targets"][0]["status"] == "failed" and rec["snapshot_id"]
+
+
+@pytest.mark.parametrize("targets, problem", [
+    ([{"name": "nas", "type": "filesystem"}], "has no path"),
+    ([{"name": "nas", "type": "filesystem", "path": "/x", "recipients": ["not-a-key"]}], "not an age public key"),
+    ({"name": "nas"}, "must be a list"),
+])
+def test_a_bad_target_is_refused_before_anything_runs(env, targets, problem):
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, targets=targets))
+    assert problem in str(ei.value)
+    assert not os.path.exists(env["repo"]) and not env["log"].exists()
+
+
+def test_check_mode_lists_the_targets_and_sends_nothing(env):
+    res = _job.backup(job(env, targets=[_fs(env), _fs(env, "off", enabled=False)]), check_mode=True)
+    assert [(o["name"], o["status"], o.get("would_upload")) for o in res["targets"]] == [
+        ("nas", "skipped", True), ("off", "skipped", None)]
+    assert res["summary"].endswith("; off-host: nas would get the new snapshot, off skipped")
+    assert not list(_store_dir(env).iterdir()) and not os.path.exists(env["repo"])
+
+
+def test_save_never_shows_a_target_secret(env, tmp_path):
+    s3 = {"name": "b2", "type": "s3", "bucket": "bk", "access_key_id": "AKIAEXAMPLEKEY",
+          "secret_access_key": "VERYSECRETVALUE", "dedup_secret": "DEDUPSECRET"}
+    jf = str(tmp_path / "etc" / "owui.json")
+    res = _job.save(jf, job(env, targets=[s3]))
+    assert res["changed"]
+    res = _job.save(jf, job(env, targets=[dict(s3, bucket="other")]))
+    shown = json.dumps(res)
+    for secret in ("AKIAEXAMPLEKEY", "VERYSECRETVALUE", "DEDUPSECRET"):
+        assert secret not in shown
+        assert secret in open(jf).read()  # the job file keeps them (0600): the timer needs them
+    assert '"bucket": "bk"' in res["diff"]["before"] and '"bucket": "other"' in res["diff"]["after"]
+    assert stat.S_IMODE(os.stat(jf).st_mode) == 0o600
+    with pytest.raises(BackupError, match="has no bucket"):
+        _job.save(jf, job(env, targets=[{"name": "b2", "type": "s3"}]))

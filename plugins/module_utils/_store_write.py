@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, sage_open_webui.backup contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The upload side of the store (``_store`` has the format): one published local snapshot to one target.
+
+Every regular file of ``<repository>/<host>/<instance>/<sid>/`` but ``manifest.json`` is cut into chunks
+(SQLite files in fixed ``SQLITE_PIECE`` pieces, never smaller than the page size: SQLite rewrites pages in
+place, so an unchanged region is an unchanged piece; other files whole up to ``WHOLE_MAX``, else ``PIECE``
+pieces). Chunks the target holds already (its index, minus packs a prune marked) are not sent again; new ones
+go into packs of ~``PACK_TARGET`` bytes, each encrypted as a whole when the target has recipients, uploaded by
+``concurrency`` threads, each followed by its index object. The snapshot record goes last: a run that dies
+leaves packs the next run reuses, and no record, so nothing incomplete is ever listed.
+
+Plain Python, no Ansible imports. This is a private module of the sage_open_webui.backup collection.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint, read_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import retry
+
+SQLITE_PIECE = 16 << 10   # bytes; see bench/ for the piece-size study
+WHOLE_MAX = 4 << 20       # other files up to this size are one chunk
+PIECE = 4 << 20           # bigger ones are cut into pieces of this size
+PACK_TARGET = 16 << 20    # plaintext bytes per pack
+READ_BLOCK = 4 << 20      # bytes read (and hashed) at once
+
+
+def piece_size(head, size):
+    """The chunk size for a file starting with ``head`` (its first 100 bytes) of ``size`` bytes."""
+    info = _sqlite.parse_header(head)
+    if info is not None:
+        return max(SQLITE_PIECE, info["page_size"])
+    return max(size, 1) if size <= WHOLE_MAX else PIECE
+
+
+def local_files(snapshot_path):
+    """``[(relative POSIX path, absolute path)]`` of every regular file to upload, sorted."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(snapshot_path):
+        dirnames.sort()
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, snapshot_path).replace(os.sep, "/")
+            if rel != "manifest.json" and os.path.isfile(full) and not os.path.islink(full):
+                out.append((rel, full))
+    return sorted(out)
+
+
+def read_manifest(snapshot_path):
+    """The local snapshot's manifest; refuses a snapshot that was not verified."""
+    manifest = read_json(os.path.join(snapshot_path, "manifest.json"), "manifest",
+                         "upload a published snapshot (<repository>/<host>/<instance>/<id>)",
+                         "the snapshot is damaged; take a new one")
+    status = (manifest.get("verification") or {}).get("status")
+    if status != "verified":
+        raise BackupError("local snapshot %s is not verified (verification: %s)" % (snapshot_path, status),
+                          "upload only verified snapshots: take a new snapshot, or check this one with snapshot_info")
+    return manifest
+
+
+class Packer(object):
+    """Chunks to packs to the target: dedup against ``known`` (chunk id -> (pack, offset, length)), new chunks
+    into the open pack, full packs to a thread pool (at most ``concurrency`` in flight; memory stays near
+    ``concurrency`` x 2 packs: plaintext and ciphertext)."""
+
+    def __init__(self, backend, target, known, packs, check_mode=False):
+        self.backend, self.check_mode = backend, check_mode
+        self.recipients = target.get("recipients") or []
+        self.key = _store.dedup_key(target)
+        self.known, self.packs = known, packs
+        self.stats = {"bytes_deduplicated": 0, "bytes_new": 0, "chunks_new": 0, "chunks_reused": 0, "packs_new": 0}
+        concurrency = int(target.get("concurrency") or 1)
+        self.pool = ThreadPoolExecutor(max_workers=concurrency)
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.futures = []
+        self._open()
+
+    def _open(self):
+        self.pack_id, self.parts, self.chunks, self.fill = _store.new_pack_id(), [], [], 0
+
+    def add(self, data):
+        """One chunk (bytes or memoryview); returns its ``[pack, offset, length]``."""
+        cid = _store.chunk_id(data, self.key)
+        hit = self.known.get(cid)
+        if hit is not None:
+            self.stats["bytes_deduplicated"] += len(data)
+            self.stats["chunks_reused"] += 1
+            return list(hit)
+        ref = (self.pack_id, self.fill, len(data))
+        self.parts.append(data)
+        self.chunks.append([cid, self.fill, len(data)])
+        self.fill += len(data)
+        self.known[cid] = ref
+        self.stats["bytes_new"] += len(data)
+        self.stats["chunks_new"] += 1
+        if self.fill >= PACK_TARGET:
+            self.seal()
+        return list(ref)
+
+    def seal(self):
+        """Send the open pack (if it holds anything) and open a new one."""
+        if not self.chunks:
+            return
+        pack_id, parts, chunks, fill = self.pack_id, self.parts, self.chunks, self.fill
+        self._open()
+        self.stats["packs_new"] += 1
+        if self.check_mode:
+            self.packs[pack_id] = (fill, None)
+            return
+        self.raise_failed()
+        data = b"".join(parts)
+        del parts
+        self.slots.acquire()
+        future = self.pool.submit(self._send, pack_id, data, chunks)
+        future.add_done_callback(lambda _f: self.slots.release())
+        self.futures.append(future)
+
+    def _send(self, pack_id, data, chunks):
+        stored = _age.encrypt(data, self.recipients) if self.recipients else data
+        del data
+        digest = hashlib.sha256(stored).hexdigest()
+        retry(lambda: self.backend.put(_store.pack_key(pack_id), stored, digest), "upload pack %s" % pack_id)
+        index = {"version": _store.VERSION, "pack": pack_id, "size": len(stored), "sha256": digest,
+                 "encrypted": bool(self.recipients), "chunks": chunks}
+        retry(lambda: _store.put_json(self.backend, _store.index_key(pack_id), index), "upload index %s" % pack_id)
+        self.packs[pack_id] = (len(stored), digest)
+        failpoint("upload_pack")
+
+    def raise_failed(self):
+        for future in self.futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+
+    def finish(self):
+        """Send the last pack and wait for every upload; raises the first failure."""
+        self.seal()
+        for future in self.futures:
+            future.result()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def add_file(packer, rel, path, expected_sha256=None):
+    """Chunk one file (streamed) into ``packer``; returns its INNER manifest entry."""
+    st = os.stat(path)
+    digest, size, refs = hashlib.sha256(), 0, []
+    with open(path, "rb", buffering=0) as f:
+        head = f.read(100)
+        f.seek(0)
+        piece = piece_size(head, st.st_size)
+        block = piece * max(1, READ_BLOCK // piece)
+        while True:
+            data = f.read(block)
+            if not data:
+                break
+            digest.update(data)
+            size += len(data)
+            view = memoryview(data)
+            for off in range(0, len(data), piece):
+                refs.append(packer.add(view[off:off + piece]))
+    sha = digest.hexdigest()
+    if expected_sha256 and sha != expected_sha256:
+        raise BackupError("local snapshot file %s does not match its manifest (sha256 %s, manifest %s)" % (path, sha, expected_sha256),
+                          "the local snapshot is damaged: take a new snapshot and check the disk")
+    return {"path": rel, "size": size, "sha256": sha, "mode": "%04o" % (st.st_mode & 0o7777), "chunks": refs}
+
+
+def _known_chunks(backend, cache_dir):
+    """Chunk id -> (pack, offset, length) the target holds, without packs a prune marked for deletion."""
+    chunks, packs = _store.load_index(backend, cache_dir)
+    pending = _store.pending_packs(backend)
+    if pending:
+        chunks = {cid: ref for cid, ref in chunks.items() if ref[0] not in pending}
+    return chunks, packs
+
+
+def put_tool(backend):
+    """The self-contained restore tool, if this collection has ``_bundle`` (written once per version).
+    Returns its key, or None."""
+    try:
+        from ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle import tool_text
+    except ImportError:
+        return None
+    text = tool_text().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()
+    key = "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12])
+    if not backend.exists(key):
+        retry(lambda: backend.put(key, text, digest), "upload the restore tool")
+    return key
+
+
+def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check_mode=False):
+    """Upload one local snapshot to one target (``check_mode``: only read the target and count what would be
+    sent). Returns ``{snapshot_key, exists, files, bytes, bytes_deduplicated, bytes_new, chunks_new,
+    chunks_reused, packs_new}``; raises BackupError (TargetError for the target's own failures)."""
+    manifest = read_manifest(snapshot_path)
+    sid = manifest.get("snapshot_id") or os.path.basename(os.path.normpath(snapshot_path))
+    key = _store.snapshot_key(host, instance, sid)
+    fresh = check_mode and not backend.exists(_store.STORE_FILE)
+    if not fresh:
+        _store.open_store(backend, target, create=not check_mode)
+    result = {"snapshot_key": key, "exists": not fresh and backend.exists(key), "files": 0, "bytes": 0}
+    if result["exists"]:
+        return result
+    known, packs = ({}, {}) if fresh else _known_chunks(backend, cache_dir)
+    expected = {"data/" + f["path"]: f.get("sha256") for f in manifest.get("files", [])}
+    packer = Packer(backend, target, known, packs, check_mode)
+    try:
+        files = [add_file(packer, rel, path, expected.get(rel)) for rel, path in local_files(snapshot_path)]
+        packer.finish()
+    finally:
+        packer.close()
+    result.update(packer.stats, files=len(files), bytes=sum(f["size"] for f in files))
+    if check_mode:
+        return result
+    used = sorted({ref[0] for f in files for ref in f["chunks"]})
+    record = {"version": _store.VERSION, "host": host, "instance": instance, "snapshot_id": sid,
+              "created": manifest.get("created"), "uploaded": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+              "encrypted": bool(target.get("recipients")), "files": result["files"], "bytes": result["bytes"],
+              "packs": {p: list(packs[p]) for p in used}, "tool": put_tool(backend)}
+    _store.seal_manifest(record, {"local": manifest, "files": files}, target.get("recipients"))
+    retry(lambda: _store.put_json(backend, key, record), "upload the snapshot record")
+    return result
