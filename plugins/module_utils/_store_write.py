@@ -18,6 +18,7 @@ Plain Python, no Ansible imports. This is a private module of the sage_open_webu
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import threading
@@ -34,6 +35,7 @@ WHOLE_MAX = 4 << 20       # other files up to this size are one chunk
 PIECE = 4 << 20           # bigger ones are cut into pieces of this size
 PACK_TARGET = 16 << 20    # plaintext bytes per pack
 READ_BLOCK = 4 << 20      # bytes read (and hashed) at once
+HASH_AHEAD = 1 << 20      # blocks at least this big are hashed in a thread (hashlib releases the GIL)
 
 
 def piece_size(head, size):
@@ -82,12 +84,13 @@ class Packer(object):
         self.stats = {"bytes_deduplicated": 0, "bytes_new": 0, "chunks_new": 0, "chunks_reused": 0, "packs_new": 0}
         concurrency = int(target.get("concurrency") or 1)
         self.pool = ThreadPoolExecutor(max_workers=concurrency)
+        self.hasher = ThreadPoolExecutor(max_workers=1)
         self.slots = threading.BoundedSemaphore(concurrency)
         self.futures = []
         self._open()
 
     def _open(self):
-        self.pack_id, self.parts, self.chunks, self.fill = _store.new_pack_id(), [], [], 0
+        self.pack_id, self.buf, self.chunks = _store.new_pack_id(), bytearray(), []
 
     def add(self, data):
         """One chunk (bytes or memoryview); returns its ``[pack, offset, length]``."""
@@ -97,14 +100,13 @@ class Packer(object):
             self.stats["bytes_deduplicated"] += len(data)
             self.stats["chunks_reused"] += 1
             return list(hit)
-        ref = (self.pack_id, self.fill, len(data))
-        self.parts.append(data)
-        self.chunks.append([cid, self.fill, len(data)])
-        self.fill += len(data)
+        ref = (self.pack_id, len(self.buf), len(data))
+        self.chunks.append([cid, len(self.buf), len(data)])
+        self.buf += data  # a copy: a view would keep the whole read block alive until the pack is sent
         self.known[cid] = ref
         self.stats["bytes_new"] += len(data)
         self.stats["chunks_new"] += 1
-        if self.fill >= PACK_TARGET:
+        if len(self.buf) >= PACK_TARGET:
             self.seal()
         return list(ref)
 
@@ -112,15 +114,15 @@ class Packer(object):
         """Send the open pack (if it holds anything) and open a new one."""
         if not self.chunks:
             return
-        pack_id, parts, chunks, fill = self.pack_id, self.parts, self.chunks, self.fill
+        pack_id, buf, chunks = self.pack_id, self.buf, self.chunks
         self._open()
         self.stats["packs_new"] += 1
         if self.check_mode:
-            self.packs[pack_id] = (fill, None)
+            self.packs[pack_id] = (len(buf), None)
             return
         self.raise_failed()
-        data = b"".join(parts)
-        del parts
+        data = bytes(buf)
+        del buf
         self.slots.acquire()
         future = self.pool.submit(self._send, pack_id, data, chunks)
         future.add_done_callback(lambda _f: self.slots.release())
@@ -128,7 +130,6 @@ class Packer(object):
 
     def _send(self, pack_id, data, chunks):
         stored = _age.encrypt(data, self.recipients) if self.recipients else data
-        del data
         digest = hashlib.sha256(stored).hexdigest()
         retry(lambda: self.backend.put(_store.pack_key(pack_id), stored, digest), "upload pack %s" % pack_id)
         index = {"version": _store.VERSION, "pack": pack_id, "size": len(stored), "sha256": digest,
@@ -150,6 +151,17 @@ class Packer(object):
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.hasher.shutdown(wait=True)
+
+
+def _extend(refs, ref):
+    """Append ``[pack, offset, length]``, merged into the previous one when it continues it in the same pack
+    (a file's new pieces lie side by side in a pack): the record stays small, the bytes are the same."""
+    last = refs[-1] if refs else None
+    if last is not None and last[0] == ref[0] and last[1] + last[2] == ref[1]:
+        last[2] += ref[2]
+    else:
+        refs.append(ref)
 
 
 def add_file(packer, rel, path, expected_sha256=None):
@@ -161,15 +173,22 @@ def add_file(packer, rel, path, expected_sha256=None):
         f.seek(0)
         piece = piece_size(head, st.st_size)
         block = piece * max(1, READ_BLOCK // piece)
+        hashing = None
         while True:
             data = f.read(block)
+            if hashing is not None:
+                hashing.result()  # at most one block ahead: memory stays bounded
+                hashing = None
             if not data:
                 break
-            digest.update(data)
+            if len(data) >= HASH_AHEAD:  # the file's sha256 on another core while this one makes chunk ids
+                hashing = packer.hasher.submit(digest.update, data)
+            else:
+                digest.update(data)
             size += len(data)
             view = memoryview(data)
             for off in range(0, len(data), piece):
-                refs.append(packer.add(view[off:off + piece]))
+                _extend(refs, packer.add(view[off:off + piece]))
     sha = digest.hexdigest()
     if expected_sha256 and sha != expected_sha256:
         raise BackupError("local snapshot file %s does not match its manifest (sha256 %s, manifest %s)" % (path, sha, expected_sha256),
@@ -186,16 +205,24 @@ def _known_chunks(backend, cache_dir):
     return chunks, packs
 
 
+@functools.lru_cache(maxsize=2)
+def _tool_object(tool_text):
+    """``(key, bytes, sha256)`` of the tool, built once per run however many targets get it."""
+    text = tool_text().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()
+    return "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12]), text, digest
+
+
 def put_tool(backend):
     """The self-contained restore tool, if this collection has ``_bundle`` (written once per version).
     Returns its key, or None."""
     try:
         from ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle import tool_text
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if not (e.name or "").endswith("_bundle"):
+            raise
         return None
-    text = tool_text().encode("utf-8")
-    digest = hashlib.sha256(text).hexdigest()
-    key = "%sowb-restore-%s.py" % (_store.TOOLS, digest[:12])
+    key, text, digest = _tool_object(tool_text)
     if not backend.exists(key):
         retry(lambda: backend.put(key, text, digest), "upload the restore tool")
     return key

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 
 import pytest
 
@@ -128,6 +129,9 @@ def test_upload_writes_the_store_and_reads_back(tmp_path):
     inner = _store.open_manifest(record)
     assert inner["local"]["snapshot_id"] == "20261202T100000Z"
     modes = {f["path"]: f["mode"] for f in inner["files"]}
+    # pieces side by side in a pack are one range: the record does not grow with the piece count
+    ranges = {f["path"]: f["chunks"] for f in inner["files"]}
+    assert len(ranges["data/webui.db"]) == 1 and ranges["data/webui.db"][0][2] == os.path.getsize(os.path.join(snap, "data", "webui.db"))
     assert modes["secret/webui_secret_key"] == "0600"
     assert set(record["packs"]) == {k.rsplit("/", 1)[1] for k in keys if k.startswith("packs/")}
     index = [k for k in keys if k.startswith("index/")]
@@ -211,6 +215,43 @@ def test_interrupted_upload_resends_only_missing_packs(tmp_path, monkeypatch):
     assert read_back(target, "20261202T100000Z") == local_tree(snap)
 
 
+KILLED_RUN = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store_write, _targets
+_store_write.PACK_TARGET = 1 << 20
+target = _targets.normalize(json.loads(sys.argv[2]))
+_store_write.upload(_targets.open_backend(target), target, sys.argv[3], "h1", "owui", cache_dir=sys.argv[4])
+"""
+
+
+def test_kill_9_mid_upload_then_the_next_run_sends_only_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(_store_write, "PACK_TARGET", 1 << 20)
+    files = {"data/uploads/f%d.bin" % i: os.urandom(600 << 10) for i in range(8)}
+    files["secret/webui_secret_key"] = b"k\n"
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z", files=files, db_rows=10)
+    target = fs_target(tmp_path, concurrency=1)
+    base = _store_write.__file__
+    for _ in range(6):
+        base = os.path.dirname(base)
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, base, json.dumps({k: target[k] for k in ("name", "type", "path", "concurrency")}),
+                           snap, str(tmp_path / "cache" / "nas")], env=dict(os.environ, OWB_FAILPOINTS="upload_pack=kill"),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == -9, proc.stderr
+    keys = objects(target)
+    done = {k for k in keys if k.startswith("packs/")}
+    assert len(done) == 1 and len([k for k in keys if k.startswith("index/")]) == 1
+    assert not any(k.startswith("snapshots/") for k in keys)
+    res = upload(target, snap, tmp_path)
+    new = set(objects(target)) - set(keys)
+    after = {k for k in objects(target) if k.startswith("packs/")}
+    assert done < after and res["packs_new"] == len(after) - 1
+    assert res["sent"]["objects_sent"] == len(new)  # nothing that was there was sent again
+    kinds = [k.split("/")[0] for k in new if not k.startswith("tools/")]  # (+ the restore tool, when built)
+    assert sorted(kinds) == sorted(["index", "packs"] * res["packs_new"] + ["snapshots"])
+    assert read_back(target, "20261202T100000Z") == local_tree(snap)
+
+
 def test_unverified_or_damaged_snapshot_is_refused(tmp_path):
     target = fs_target(tmp_path)
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z", verified=False)
@@ -264,6 +305,8 @@ def test_encrypted_store_hides_names_and_hashes_and_decrypts(tmp_path):
     for key in objects(target):
         assert not any(os.path.basename(rel) in key for rel in tree)
         assert not any(h in key for h in hashes)
+        if key.startswith("tools/"):  # the restore tool is this collection's code: public, not backed-up data
+            continue
         text = (store / key).read_bytes()
         assert b"webui_secret_key" not in text and b"s3cr3t-key" not in text and b"chat body" not in text
         assert not any(h.encode() in text for h in hashes)
@@ -282,3 +325,47 @@ def test_encryption_must_match_the_store(tmp_path):
     upload(fs_target(tmp_path), snap, tmp_path)
     with pytest.raises(BackupError, match="not encrypted but this target has recipients"):
         upload(fs_target(tmp_path, recipients=[pub]), copy_snapshot(snap, "20261202T110000Z"), tmp_path)
+
+
+def test_the_restore_tool_is_written_once_before_the_record(tmp_path, monkeypatch):
+    import types
+    bundle = types.ModuleType("_bundle")
+    bundle.tool_text = lambda: "#!/usr/bin/env python3\nprint('owb-restore')\n"
+    monkeypatch.setitem(sys.modules, "ansible_collections.sage_open_webui.backup.plugins.module_utils._bundle", bundle)
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
+    target = fs_target(tmp_path)
+    upload(target, snap, tmp_path)
+    digest = hashlib.sha256(bundle.tool_text().encode()).hexdigest()
+    key = "tools/owb-restore-%s.py" % digest[:12]
+    assert (tmp_path / "store" / key).read_text() == bundle.tool_text()
+    record = _store.load_record(_targets.open_backend(target), "h1", "owui", "20261202T100000Z")
+    assert record["tool"] == key
+    second = upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
+    assert second["sent"]["objects_sent"] == 1  # the tool is there already: only the record
+
+
+def test_memory_stays_bounded_when_a_few_pieces_of_a_big_database_change(tmp_path):
+    """One new piece in every read block of a 64 MiB database: the pack being filled holds those pieces, not
+    the read blocks they came from."""
+    import tracemalloc
+    size = 64 << 20
+    db = bytearray(os.urandom(size))
+    db[:100] = b"SQLite format 3\0" + b"\x40\x00" + b"\x01" * 82  # a SQLite header, 16 KiB pages
+    snap = make_snapshot(tmp_path / "repo", "20261202T100000Z", files={"data/webui.db": bytes(db), "secret/webui_secret_key": b"k\n"}, db_rows=0)
+    target = fs_target(tmp_path)
+    upload(target, snap, tmp_path)
+    for off in range(_store_write.READ_BLOCK // 2, size, _store_write.READ_BLOCK):
+        db[off:off + 16] = os.urandom(16)
+    snap2 = copy_snapshot(snap, "20261202T110000Z")
+    with open(os.path.join(snap2, "data", "webui.db"), "wb") as f:
+        f.write(db)
+    _refresh_manifest(snap2)
+    del db
+    tracemalloc.start()
+    try:
+        res = upload(target, snap2, tmp_path, check_mode=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res["chunks_new"] == size // _store_write.READ_BLOCK
+    assert peak < 4 * _store_write.READ_BLOCK, peak
