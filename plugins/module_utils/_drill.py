@@ -35,7 +35,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_ap
     read_snapshot_key,
     remove_container,
 )
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_source import LocalSource, check_snapshot_tree
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._restore_source import LocalSource, check_snapshot_tree, open_source
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._swap import stage
 
 APP_PORT = 8080  # the port Open WebUI listens on inside the drill container (published on 127.0.0.1 only)
@@ -150,18 +150,19 @@ def private_scratch(scratch):
 
 
 def drill(repository, host, instance, scratch, image=None, boot="auto", docker_host=DEFAULT_DOCKER_HOST,
-          health_timeout=240, lock_timeout=0.0, keep=False, docker=None):
+          health_timeout=240, lock_timeout=0.0, keep=False, docker=None, source=None):
     """Restore the newest verified snapshot of ``host``/``instance`` into ``scratch`` and prove it works:
     ``image`` (else the snapshot's) is booted on it when ``boot`` is always, or auto and the image is here.
-    The scratch copy is removed afterwards unless ``keep``. Returns the drill record (also written to
-    ``.drill-last.json`` beside the snapshots)."""
-    source = LocalSource(repository, host, instance)
+    The scratch copy is removed afterwards unless ``keep``. ``source``: a snapshot source (default: the local
+    repository; a target's ``RemoteSource`` drills the off-host copy). Returns the drill record (also written
+    to ``.drill-last.json`` beside the snapshots, ``.drill-last-<target>.json`` for a target)."""
+    source = source or LocalSource(repository, host, instance)
     private_scratch(scratch)
     t0 = time.monotonic()
     warnings = []
     with source.lock(timeout=lock_timeout):
         sid = source.select("latest")
-        snap = source.fetch(sid)
+        snap = source.fetch(sid, ollama=False)
         manifest = _manifest.load(snap)
         problems = check_snapshot_tree(snap, manifest) + _manifest.verify(snap, manifest, deep=True)
         if problems:
@@ -187,10 +188,11 @@ def drill(repository, host, instance, scratch, image=None, boot="auto", docker_h
               "booted_image": booted[0], "boot_to_healthy_s": booted[1], "restore_s": restore_s, "check_s": check_s,
               "rto_s": round(time.monotonic() - t0, 3), "problems": problems, "ok": not problems,
               "when": utcnow().isoformat(), "warnings": warnings}
+    record = ".drill-last.json" if source.kind == "local" else ".drill-last-%s.json" % source.target["name"]
     try:
-        write_json(os.path.join(source.location, ".drill-last.json"), result)
+        write_json(os.path.join(repository, host, instance, record), result)
     except OSError as e:
-        warnings.append("could not record the drill in %s: %s" % (source.location, e))
+        warnings.append("could not record the drill in %s: %s" % (os.path.join(repository, host, instance), e))
     return result
 
 
@@ -226,22 +228,35 @@ def drill_targets(repository):
     return out
 
 
-def run_drill(repository, scratch, host=None, instance=None, check_mode=False, **options):
-    """The drill of every host/instance with snapshots in ``repository`` (or the given ones); ``options`` go to
-    :func:`drill`. Raises when a drill fails, naming each (``drills`` in the error's details)."""
-    targets = [t for t in drill_targets(repository) if (not host or t[0] == host) and (not instance or t[1] == instance)]
-    if not targets:
-        raise BackupError("no snapshots to drill in %s%s" % (repository, " for %s/%s" % (host or "*", instance or "*")),
+def run_drill(repository, scratch, host=None, instance=None, check_mode=False, source="local", targets=None,
+              age_identity=None, **options):
+    """The drill of every host/instance with snapshots in ``repository`` (or the given ones), or on the target
+    named ``source`` (one of ``targets``, decrypted with ``age_identity``); ``options`` go to :func:`drill`.
+    Raises when a drill fails, naming each (``drills`` in the error's details)."""
+    remote = source not in (None, "", "local")
+
+    def open_one(h, i):
+        return open_source(source, repository, h, i, targets, age_identity) if remote else None
+    lister = open_one(None, None)
+    found = lister.pairs() if remote else drill_targets(repository)
+    pairs = [t for t in found if (not host or t[0] == host) and (not instance or t[1] == instance)]
+    if not pairs:
+        raise BackupError("no snapshots to drill in %s%s" % (lister.location if remote else repository,
+                                                             " for %s/%s" % (host or "*", instance or "*")),
                           "run a backup first, or check repository, host and instance")
     if check_mode:
-        return {"changed": False, "drills": [{"host": h, "instance": i} for h, i in targets], "warnings": [],
-                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % t for t in targets)}
+        return {"changed": False, "drills": [{"host": h, "instance": i} for h, i in pairs], "warnings": [],
+                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % t for t in pairs)}
     drills = []
-    for h, i in targets:
+    for h, i in pairs:
+        src = open_one(h, i)
         try:
-            drills.append(drill(repository, h, i, scratch, **options))
+            drills.append(drill(repository, h, i, scratch, source=src, **options))
         except BackupError as e:
             drills.append({"host": h, "instance": i, "ok": False, "problems": [str(e)], "rto_s": None, "warnings": []})
+        finally:
+            if src is not None:
+                src.close()
     lines = []
     for d in drills:
         booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""

@@ -254,8 +254,9 @@ def run(job, check_mode=False, docker=None):
         source.close()
     if source.kind != "local":  # the copy fetched from the target (under <repository>/.offsite-fetch) is gone now
         result["source"] = dict(source.stats, removed=not os.path.exists(source.stats["workdir"] or ""))
-        result["summary"] += "; from target %s (%d packs, %s downloaded; work copy removed)" % (
-            source.stats["target"], source.stats["packs"], human_bytes(source.stats["bytes_downloaded"]))
+        result["summary"] += "; from target %s (%d packs, %s downloaded; work copy removed%s)" % (
+            source.stats["target"], source.stats["packs"], human_bytes(source.stats["bytes_downloaded"]),
+            "; the secret key kept at %s for the steps in guidance" % source.stats["kept"][0] if source.stats["kept"] else "")
     return result
 
 
@@ -329,7 +330,8 @@ def _run_data(job, source, docker, clock, warnings, check_mode):
                 shutil.rmtree(staged.work["staging"], ignore_errors=True)
                 raise
         sw = _switch(app, staged, job["pre_start_commands"], job["start"], new, warnings, clock)
-    guidance = None if sw["cid"] else _guidance(job, target, snap_path, key_plan, (manifest.get("source") or {}).get("app_version"))
+    guidance = None if sw["cid"] else _guidance(job, target, source.keep(snap_path, "secret/webui_secret_key"), key_plan,
+                                                (manifest.get("source") or {}).get("app_version"))
     result = {
         "changed": True, "snapshot_id": sid, "snapshot_path": snap_path, "data_dir": staged.data_dir,
         "components": job["components"], "container": new.name if new else target["container"],
@@ -476,12 +478,12 @@ def _roll_back(app, st, journal, old_key, created, warnings, clock):
     return "the app is healthy again on the previous data (%.1f s)" % h["seconds"]
 
 
-def _guidance(job, target, snap_path, key_plan, app_version=None):
+def _guidance(job, target, key_path, key_plan, app_version=None):
     if not (job["volume"] or job["container"] or job["image"]):
         lines = ["start Open WebUI with DATA_DIR=%s" % target["data_dir"]]
         if key_plan["action"] in ("guidance", "put"):
-            lines.append("and WEBUI_SECRET_KEY set to the content of %s/secret/webui_secret_key "
-                         "(or copy that file to .webui_secret_key in its working directory)" % snap_path)
+            lines.append("and WEBUI_SECRET_KEY set to the content of %s "
+                         "(or copy that file to .webui_secret_key in its working directory)" % key_path)
         return lines
     vol = target.get("volume") or target["data_dir"]
     name = job["container"] or "open-webui"
@@ -489,7 +491,7 @@ def _guidance(job, target, snap_path, key_plan, app_version=None):
         "v%s (or newer)" % app_version if app_version else "<the version that wrote the backup, or newer>")
     lines = ["docker create --name %s -p 3000:8080 -v %s:%s --restart unless-stopped %s" % (name, vol, DATA_DIR_IN_CONTAINER, image)]
     if key_plan["action"] in ("guidance", "put"):
-        lines.append("docker cp %s/secret/webui_secret_key %s:%s" % (snap_path, name, SECRET_KEY_FILE_IN_CONTAINER))
+        lines.append("docker cp %s %s:%s" % (key_path, name, SECRET_KEY_FILE_IN_CONTAINER))
     lines.append("docker start %s" % name)
     return lines
 

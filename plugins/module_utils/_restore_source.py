@@ -7,7 +7,8 @@ byte of it is used. Plain Python, no Ansible imports.
 
 A snapshot *source* has five calls: ``list()`` -> ``[(id, created, verified, problem)]``, ``select(snapshot,
 before, skipped)`` -> id, ``fetch(id, only, ollama)`` -> a local directory holding ``manifest.json``, ``data/`` and
-``secret/``, ``lock(timeout, read_only)`` and ``close()``. :class:`LocalSource` reads the local repository in
+``secret/``, ``lock(timeout, read_only)``, ``keep(path, rel)`` (a file that must outlive the work copy) and
+``close()``. :class:`LocalSource` reads the local repository in
 place; an off-host target (``_store_read.RemoteSource``, opened by :func:`open_source` from a target name)
 downloads the snapshot into a work directory, and everything after ``fetch`` is shared.
 
@@ -72,6 +73,10 @@ class LocalSource(object):
         if read_only:
             return self.repo.read_lock(timeout=timeout)
         return self.repo.lock(timeout=timeout)
+
+    def keep(self, snap_path, rel):
+        """The path of ``rel`` of the fetched snapshot that stays after :meth:`close` (here: in place)."""
+        return os.path.join(snap_path, rel)
 
     def close(self):
         """Nothing to clean up: the snapshot was read in place."""

@@ -55,7 +55,7 @@ class RemoteSource(object):
         self.identity_file = identity_file
         self.workdir = workdir
         self.backend = open_backend(target)
-        self.stats = {"target": target["name"], "packs": 0, "bytes_downloaded": 0, "files": 0, "workdir": None}
+        self.stats = {"target": target["name"], "packs": 0, "bytes_downloaded": 0, "files": 0, "workdir": None, "kept": []}
         self._made = None  # the work directory this source created
         self._lock = threading.Lock()
 
@@ -71,6 +71,11 @@ class RemoteSource(object):
         host uploads only verified snapshots, so every listed one is usable."""
         _store.open_store(self.backend, self.target)
         return [(s["id"], s["created"], True, None) for s in _store.list_snapshots(self.backend, self.host, self.instance)]
+
+    def pairs(self):
+        """``[(host, instance)]`` that have snapshots on the target (any host and instance)."""
+        _store.open_store(self.backend, self.target)
+        return sorted({(s["host"], s["instance"]) for s in _store.list_snapshots(self.backend)})
 
     def select(self, snapshot="latest", before=None, skipped=None):
         return select_snapshot(self.list(), snapshot=snapshot, before=before, where=self.location, skipped=skipped)
@@ -97,6 +102,17 @@ class RemoteSource(object):
             self.close()
             raise
         self.stats["files"] = len(files)
+        return dest
+
+    def keep(self, snap_path, rel):
+        """Move ``rel`` of the fetched snapshot (the secret key, when the restore's guidance names it) out of the
+        work directory, beside it (0600 as it was), so that it outlives :meth:`close`; returns its new path."""
+        src = os.path.join(snap_path, rel)
+        if not os.path.isfile(src):
+            return src
+        dest = "%s-%s-%s" % (self._made, os.path.basename(snap_path), os.path.basename(rel))
+        os.replace(src, dest)
+        self.stats["kept"].append(dest)
         return dest
 
     def close(self):
@@ -196,13 +212,13 @@ class RemoteSource(object):
                 os.close(fd)
 
     def _check_files(self, dest, files):
-        bad = []
-        for e in files:
+        def check(e):  # hashlib releases the GIL: the files are hashed on every core
             path = os.path.join(dest, e["path"])
-            size, digest = sha256_file(path)
-            if size != e["size"] or digest != e["sha256"]:
-                bad.append(e["path"])
+            ok = sha256_file(path) == (e["size"], e["sha256"])
             os.chmod(path, int(str(e.get("mode") or "0600"), 8) & 0o7777)
+            return None if ok else e["path"]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            bad = [rel for rel in pool.map(check, files) if rel]
         if bad:
             raise self.error("%d file(s) differ from the manifest after download: %s" % (len(bad), ", ".join(bad[:5])))
 

@@ -56,11 +56,11 @@ def cmd_list(target, args, out):
     backend = open_backend(target)
     _store.open_store(backend, target)
     snaps = _store.list_snapshots(backend, args.host, args.instance)
-    out.write("%-20s %-20s %-20s %-26s %10s\n" % ("HOST", "INSTANCE", "SNAPSHOT", "CREATED", "SIZE"))
+    row = "%-20s %-20s %-20s %-26s %10s\n"
+    out.write(row % ("HOST", "INSTANCE", "SNAPSHOT", "CREATED", "SIZE"))
     for s in snaps:
         record = _store.load_record(backend, s["host"], s["instance"], s["id"])
-        out.write("%-20s %-20s %-20s %-26s %10s\n" % (s["host"], s["instance"], s["id"], s["created"].isoformat(),
-                                                       human_bytes(record.get("bytes") or 0)))
+        out.write(row % (s["host"], s["instance"], s["id"], s["created"].isoformat(), human_bytes(record.get("bytes") or 0)))
     if not snaps:
         out.write("(no snapshots)\n")
     return 0
@@ -70,9 +70,8 @@ def _host_instance(target, args):
     """``--host``/``--instance``, or the only pair the store holds."""
     if args.host and args.instance:
         return args.host, args.instance
-    backend = open_backend(target)
-    _store.open_store(backend, target)
-    pairs = sorted({(s["host"], s["instance"]) for s in _store.list_snapshots(backend, args.host, args.instance)})
+    pairs = [p for p in RemoteSource(target, None, None).pairs()
+             if (not args.host or p[0] == args.host) and (not args.instance or p[1] == args.instance)]
     if len(pairs) != 1:
         raise BackupError("the store holds %s" % (", ".join("%s/%s" % p for p in pairs) or "no snapshots"
                                                   + (" for that host/instance" if args.host or args.instance else "")),

@@ -13,10 +13,11 @@ import stat
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest, _restore, _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _manifest, _offsite, _restore, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._store_read import RemoteSource
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._target_fs import FilesystemBackend
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import normalize
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import storefixture
 from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 
@@ -158,7 +159,13 @@ def test_restore_from_a_target_end_to_end(store, snap, tmp_path):
     assert tree_state(data, content=True).keys() >= {"webui.db"}
     with open(os.path.join(data, "webui.db"), "rb") as a, open(os.path.join(snap["path"], "data", "webui.db"), "rb") as b:
         assert a.read() == b.read()
-    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+    # the work copy is gone; the key the guidance names is kept (root-only), as a local snapshot keeps it
+    [kept] = res["source"]["kept"]
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == [os.path.basename(kept)]
+    assert kept in " ".join(res["guidance"]) and kept in res["summary"]
+    with open(kept, "rb") as a, open(os.path.join(snap["path"], "secret", "webui_secret_key"), "rb") as b:
+        assert a.read() == b.read()
+    assert os.stat(os.path.join(repo, ".offsite-fetch")).st_mode & 0o777 == 0o700
 
 
 def test_restore_from_a_tampered_target_changes_nothing(store, snap, tmp_path):
@@ -174,3 +181,45 @@ def test_restore_from_a_tampered_target_changes_nothing(store, snap, tmp_path):
                       "source": "nas", "targets": [store["raw"]], "age_identity": store["identity"]})
     assert tree_state(data, content=True) == before
     assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+
+
+def test_drill_from_a_target(store, snap, tmp_path):
+    """The drill takes the same source: the newest snapshot on the target, restored into scratch and checked."""
+    repo = str(tmp_path / "repo")
+    res = _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]],
+                           age_identity=store["identity"], boot="never")
+    assert [(d["host"], d["instance"], d["snapshot_id"], d["ok"]) for d in res["drills"]] == [("h1", "owui", snap["id"], True)]
+    assert res["drills"][0]["databases"]["webui.db"]["integrity"] == "ok"
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+    with pytest.raises(BackupError, match="drill failed"):
+        _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]], age_identity=None, boot="never")
+
+
+def test_check_mode_from_a_target_downloads_verifies_and_leaves_nothing(store, snap, tmp_path):
+    data = str(tmp_path / "live")
+    shutil.copytree(snap["data"], data)
+    before = tree_state(data, content=True)
+    repo = str(tmp_path / "repo")
+    res = _restore.run({"repository": repo, "host": "h1", "instance": "owui", "data_dir": data, "source": "nas",
+                        "targets": [store["raw"]], "age_identity": store["identity"], "components": ["database"]},
+                       check_mode=True)
+    assert res["snapshot_id"] == snap["id"] and res["source"]["removed"] is True
+    assert res["source"]["packs"] == len(_packs_of(store["record"], store["identity"], ["data/webui.db", "secret/"]))
+    assert tree_state(data, content=True) == before
+    assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
+
+
+def test_reads_what_the_uploader_writes(snap, tmp_path, gets):
+    """The collection's own upload (_offsite) read back: every file, and the tool it put on the target."""
+    identity, recipient = storefixture.keypair(tmp_path)
+    raw = {"name": "usb", "type": "filesystem", "path": str(tmp_path / "usb"), "recipients": [recipient]}
+    os.makedirs(raw["path"])
+    [outcome] = _offsite.upload_all([raw], snap["path"], "h1", "owui", str(tmp_path / "cache"))
+    assert outcome["status"] == "ok", outcome
+    src = RemoteSource(normalize(raw), "h1", "owui", identity_file=identity, workdir=str(tmp_path / "w"))
+    path = src.fetch(src.select("latest"))
+    assert _files(path) == _files(snap["path"])
+    record = _store.load_record(src.backend, "h1", "owui", snap["id"])
+    assert sorted(k for k in gets if k.startswith("packs/")) == sorted(_store.pack_key(p) for p in record["packs"])
+    assert os.path.isfile(os.path.join(raw["path"], record["tool"]))
+    src.close()

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _bundle
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _bundle, _offsite
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import storefixture
 
 PYTHON = "/usr/bin/python3"  # the system Python: no Ansible, no collection installed
@@ -85,3 +85,24 @@ def test_tool_with_a_wrong_identity_says_so_and_writes_nothing(tool):
     assert res.returncode == 1
     assert "target target (%s)" % tool["store"] in res.stderr and "does not match this snapshot's recipients" in res.stderr
     assert os.listdir(os.path.dirname(dest)) == []
+
+
+def test_the_tool_the_upload_put_on_the_target_restores_from_it(tool):
+    """Disaster recovery with the target alone: the tool is taken from the target, which the real upload wrote."""
+    if not os.path.exists(PYTHON):
+        pytest.skip("no system python3")
+    root = str(tool["tmp"] / "usb")
+    os.makedirs(root)
+    [out] = _offsite.upload_all([{"name": "usb", "type": "filesystem", "path": root}], tool["snap"]["path"], "h1", "owui",
+                                str(tool["tmp"] / "cache"))
+    assert out["status"] == "ok", out
+    [name] = os.listdir(os.path.join(root, "tools"))
+    assert "tools/" + name == _bundle.tool_key()
+    dest = str(tool["tmp"] / "dr" / "data")
+    os.makedirs(os.path.dirname(dest))
+    res = subprocess.run([PYTHON, "-I", os.path.join(root, "tools", name), "fetch", "latest", "--target", root, "--to", dest],
+                         cwd=os.path.dirname(dest), capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(dest, "webui.db"), "rb") as a, open(os.path.join(tool["snap"]["path"], "data", "webui.db"), "rb") as b:
+        assert a.read() == b.read()
+    assert "docker run -d --name owui" in res.stdout
