@@ -182,8 +182,9 @@ hooks:
       sample: {"pre": ["/usr/local/bin/notify start"], "post": []}
 targets:
   description:
-    - One outcome per target of I(targets), in order; empty without targets. In check mode, what would be uploaded
-      is not computed and each enabled target is reported as C(skipped).
+    - One outcome per target of I(targets), in order; empty without targets. In check mode nothing is uploaded and
+      each enabled target with valid options is C(skipped) with I(would_upload=true).
+    - A failed target makes the module fail too; its outcome is then in the failure's C(targets).
   returned: action=run
   type: list
   elements: dict
@@ -200,6 +201,15 @@ targets:
       description: C(ok), C(failed) or C(skipped) (disabled, or check mode).
       type: str
       sample: ok
+    exists:
+      description: The target held this snapshot's record already (an earlier run uploaded it); nothing was sent.
+      type: bool
+      sample: false
+    would_upload:
+      description: Check mode - the target would get the new snapshot.
+      type: bool
+      returned: check mode
+      sample: true
     error:
       description: Why the target failed (names the target and where it is; no secret), else null.
       type: str

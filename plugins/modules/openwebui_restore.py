@@ -26,7 +26,9 @@ description:
   - With I(action=drill), restores the newest verified snapshot of every host and instance in the repository (or
     the given ones) into I(scratch), runs C(PRAGMA integrity_check) on both databases, compares row counts and
     upload hashes with the manifest, boots the image on it when available (on Docker's bridge network, its port
-    published on 127.0.0.1 only) and records the restore time (RTO).
+    published on 127.0.0.1 only) and records the restore time (RTO). With I(source) naming a target, the drill
+    runs on the target's snapshots (every host and instance there, or the given ones), downloaded and checked
+    like a restore's.
   - With I(source) naming one of I(targets), the snapshot comes from that off-host target - only the content
     it needs is downloaded, each object checked against its sha256, decrypted with I(age_identity) when the store
     is encrypted, and every file checked against the manifest into a work directory, all before the app stops.
@@ -59,7 +61,7 @@ options:
   repository:
     description:
       - Absolute path of the local snapshot repository. With an off-host I(source), the snapshot is downloaded
-        into a work directory and the repository is not read.
+        into a work copy under C(<repository>/.offsite-fetch), removed after the restore.
     type: path
     required: true
   source:
@@ -261,6 +263,35 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+source:
+  description: With an off-host I(source), what was downloaded from the target (the work copy is removed).
+  returned: action=restore and I(source) is a target
+  type: dict
+  contains:
+    target:
+      description: The target's name.
+      type: str
+      sample: b2
+    packs:
+      description: Packs downloaded (only those the snapshot or the chosen components need).
+      type: int
+      sample: 5
+    bytes_downloaded:
+      description: Bytes downloaded (as stored, encrypted when encrypted).
+      type: int
+      sample: 73531392
+    files:
+      description: Files assembled and checked against the manifest.
+      type: int
+      sample: 214
+    workdir:
+      description: The work copy the snapshot was assembled in.
+      type: str
+      sample: /var/backups/open-webui/.offsite-fetch/b2-20261127T031500Z
+    removed:
+      description: Whether the work copy is gone.
+      type: bool
+      sample: true
 snapshot_id:
   description: Snapshot restored (or checked).
   returned: action=restore
@@ -502,7 +533,8 @@ def _run(module):
         return _drill.run_drill(p["repository"], p["scratch"], host=p["host"], instance=p["instance"],
                                 check_mode=module.check_mode, image=p["image"], boot=p["boot"],
                                 docker_host=p["docker_host"], health_timeout=p["health_timeout"],
-                                lock_timeout=p["lock_timeout"])
+                                lock_timeout=p["lock_timeout"], source=p["source"],
+                                targets=_target_spec.clean_all(p["targets"]), age_identity=p["age_identity"])
     job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
     job["targets"] = _target_spec.clean_all(p["targets"])
     if job["before"] and job["snapshot"] == "latest":
