@@ -34,21 +34,23 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
+# this module's own moto (its authentication is switched on for one test) and its IAM users, from the s3 target's
+# tests; the fault proxy from the test bed
+from test_target_s3 import FaultProxy, moto_auth, moto_url  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker]
 
 KINDS = ("s3", "rclone", "filesystem")
-FAULTPROXY = os.path.join(bed.ROOT, "tests", "testbed", "faultproxy.py")
 SMALLFS = os.path.join(bed.ROOT, "tests", "testbed", "smallfs.sh")
 # a quiet app: the fixture data, one writer commit, then nothing changes (so "data unchanged" is exact)
 QUIET = {"WRITE_INTERVAL": "3600"}
 
 
 @pytest.fixture
-def world(sample_app_factory, s3_endpoint, tmp_path):
+def world(sample_app_factory, moto_url, tmp_path):
     """A quiet sample app, the three targets (encrypted to a fresh age key), an empty local repository."""
     identity, recipient = bed.age_keypair(tmp_path)
-    b = bed.Bed(tmp_path, s3_endpoint, [recipient])
+    b = bed.Bed(tmp_path, moto_url, [recipient])
     app = sample_app_factory(mount="volume", env=QUIET)
     app.wait_seq(0)
     return {"app": app, "bed": b, "repo": str(tmp_path / "repo"), "identity": identity, "root": str(tmp_path)}
@@ -145,128 +147,99 @@ def test_wrong_identity_refused_before_the_app_stops(world):
 
 # ------------------------------------------------------------------------------------------ backup side
 
-class Proxy(object):
-    """tests/testbed/faultproxy.py in front of moto, on its own loopback port."""
-
-    def __init__(self, upstream):
-        self.port = oc.free_loopback_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen([sys.executable, FAULTPROXY, "--listen", str(self.port), "--upstream", upstream],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        bed.wait_port(self.port)
-
-    def control(self, **command):
-        return bed.http_json(self.url + "/__proxy__", command)
-
-    def stats(self):
-        return self.control(op="stats")
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 @pytest.fixture
-def proxy(s3_endpoint):
-    p = Proxy(s3_endpoint)
+def proxy(moto_url):
+    """The fault proxy (tests/testbed/faultproxy.py) in front of this module's moto, counters at zero."""
+    p = FaultProxy(moto_url).start()
     yield p
-    p.close()
+    p.stop()
 
 
-def _backup_fails(world, app, repo, bad, good):
-    """One run with a failing target ``bad`` and a working ``good``: returns the error (the run fails)."""
+def _backup_fails(world, bad, good):
+    """One run with a failing target ``bad`` and a working ``good``: the run fails, ``bad`` is named with a fix,
+    nothing is listed there, the local snapshot is published and ``good`` lists it. Returns (error, outcome)."""
+    b = world["bed"]
     with pytest.raises(BackupError) as ei:
-        _job.backup(_job_dict(app, repo, [bad, good]))
+        _job.backup(_job_dict(world["app"], world["repo"], [bad, good]))
     err = ei.value
     outcomes = {o["name"]: o for o in err.details["targets"]}
-    assert outcomes[bad["name"]]["status"] == "failed" and outcomes[good["name"]]["status"] == "ok", outcomes
-    _assert_named(str(err) + " " + outcomes[bad["name"]]["error"] + " Fix: " + (outcomes[bad["name"]]["fix"] or ""),
-                  bad["name"])
-    snaps = Repository(repo, bed.HOST, bed.INSTANCE).list()
-    assert snaps and snaps[-1].verified, "the local snapshot is published"
-    sid = snaps[-1].id
-    assert sid in world["bed"].listed(good), "the other target got its copy"
-    return err, outcomes[bad["name"]], sid
+    out = outcomes[bad["name"]]
+    assert out["status"] == "failed" and outcomes[good["name"]]["status"] == "ok", outcomes
+    _assert_named(str(err), bad["name"])
+    assert "kept locally" in str(err) and out["error"] in str(err), str(err)
+    snaps = Repository(world["repo"], bed.HOST, bed.INSTANCE).list()
+    assert len(snaps) == 1 and snaps[0].verified, "the local snapshot is published"
+    assert b.listed(good) == [snaps[0].id], "the other target got its copy"
+    return err, out
 
 
-@pytest.fixture
-def run_app(world):
-    return world["app"], world["repo"]
+def _direct(world, bad):
+    """The failed s3 target read straight from moto (no proxy): nothing incomplete may be listed there."""
+    return world["bed"].listed(dict(bad, endpoint_url=world["bed"].endpoint))
 
 
-def test_endpoint_down(world, run_app):
-    app, repo = run_app
+def test_endpoint_down(world, proxy):
     b = world["bed"]
-    bad = b.s3_target("s3-down", url="http://127.0.0.1:%d" % oc.free_loopback_port(), prefix="down-%s" % uuid.uuid4().hex[:6])
-    err, out, dummy = _backup_fails(world, app, repo, bad, b.targets["filesystem"])
-    assert "127.0.0.1" in out["error"], out
+    bad = b.s3_target("s3-down", url=proxy.url)
+    proxy.refuse()
+    err, out = _backup_fails(world, bad, b.targets["filesystem"])
+    assert "unreachable" in out["error"] and "endpoint_url" in out["fix"], out
+    assert _direct(world, bad) == []
 
 
-def test_missing_bucket(world, run_app):
-    app, repo = run_app
+def test_burst_of_503_longer_than_the_retries(world, proxy):
     b = world["bed"]
-    bad = b.s3_target("s3-nobucket", bucket="owbt-missing-%s" % uuid.uuid4().hex[:8])
-    err, out, dummy = _backup_fails(world, app, repo, bad, b.targets["filesystem"])
-    assert bad["bucket"] in out["error"] and "bucket" in (out["fix"] or ""), out
+    bad = b.s3_target("s3-burst", url=proxy.url)
+    proxy.fail_next(1000, 503)
+    err, out = _backup_fails(world, bad, b.targets["filesystem"])
+    assert "503" in out["error"] and "run again" in out["fix"], out
+    proxy.restore()
+    assert _direct(world, bad) == [] and proxy.counters()["deletes"] == 0
 
 
-def test_target_full(world, run_app, tmp_path):
-    app, repo = run_app
+def test_short_burst_of_500_and_503_and_a_reset_mid_multipart_are_retried(world, proxy):
+    """A short burst and a reset inside a part of a multipart pack upload: retried, the run ends ok on both
+    targets, nothing sent twice over an existing object."""
+    b = world["bed"]
+    target = b.s3_target("s3-flaky", url=proxy.url)
+    proxy.fail_next(3, 503)
+    proxy.fail_next(2, 500)
+    proxy.reset_after(10 << 20)  # inside the second 8 MiB part of the first 16 MiB pack
+    res = _job.backup(_job_dict(world["app"], world["repo"], [target, b.targets["filesystem"]]))
+    assert [o["status"] for o in res["targets"]] == ["ok", "ok"], res["targets"]
+    c = proxy.counters()
+    assert c["failed"] == 5 and c["resets"] == 1 and c["overwrites"] == 0 and c["deletes"] == 0, c
+    assert _direct(world, target) == [res["snapshot"]["snapshot_id"]]
+
+
+def test_wrong_credentials(world, proxy, moto_auth):
+    b = world["bed"]
+    bad = b.s3_target("s3-wrongkey", url=proxy.url, access_key_id="AKIAOWBWRONGKEY00001",
+                      secret_access_key="owb-wrong-secret-0123456789")
+    err, out = _backup_fails(world, bad, b.targets["filesystem"])
+    assert "InvalidAccessKeyId" in out["error"] and "access_key_id" in out["fix"], out
+    text = json.dumps(err.details, default=str) + str(err)
+    assert "owb-wrong-secret-0123456789" not in text and "AKIAOWBWRONGKEY00001" not in text
+
+
+def test_missing_bucket(world, proxy):
+    b = world["bed"]
+    bad = b.s3_target("s3-nobucket", url=proxy.url, bucket="owbt-missing-%s" % uuid.uuid4().hex[:8])
+    err, out = _backup_fails(world, bad, b.targets["filesystem"])
+    assert bad["bucket"] in out["error"] and "does not exist" in out["error"], out
+
+
+def test_target_full(world, tmp_path):
     b = world["bed"]
     small = str(tmp_path / "small")
-    subprocess.run(["bash", SMALLFS, "mount", small, "2m"], check=True, capture_output=True)
+    subprocess.run(["bash", SMALLFS, "mount", small, "4m"], check=True, capture_output=True)
     try:
         bad = dict(b.targets["filesystem"], name="nas-full", path=small)
-        good = dict(b.targets["s3"], prefix="full-%s" % uuid.uuid4().hex[:6])
-        err, out, sid = _backup_fails(world, app, repo, bad, good)
-        assert "full" in out["error"] and "free space" in (out["fix"] or ""), out
+        err, out = _backup_fails(world, bad, b.targets["s3"])
+        assert "full" in out["error"] and "free space" in out["fix"], out
         assert b.listed(bad) == [], "nothing incomplete listed on the full target"
     finally:
         subprocess.run(["bash", SMALLFS, "umount", small], check=False, capture_output=True)
-
-
-def test_wrong_credentials(world, run_app, proxy):
-    app, repo = run_app
-    b = world["bed"]
-    proxy.control(op="deny", access_key="wrong-key")
-    bad = b.s3_target("s3-wrongkey", url=proxy.url, prefix="cred-%s" % uuid.uuid4().hex[:6], access_key_id="wrong-key",
-                      secret_access_key="wrong-secret")
-    err, out, dummy = _backup_fails(world, app, repo, bad, b.targets["filesystem"])
-    assert "credential" in (out["error"] + out["fix"]).lower(), out
-    assert "wrong-secret" not in json.dumps(err.details) + str(err)
-
-
-@pytest.mark.parametrize("fault", ["burst_503_long", "reset_multipart_always"])
-def test_persistent_endpoint_faults_fail_the_target_only(fault, world, run_app, proxy):
-    app, repo = run_app
-    b = world["bed"]
-    prefix = "fault-%s" % uuid.uuid4().hex[:6]
-    bad = b.s3_target("s3-faulty", url=proxy.url, prefix=prefix)
-    if fault == "burst_503_long":
-        proxy.control(op="burst", status=503, count=1000)
-    else:
-        proxy.control(op="reset", after_bytes=1 << 20, count=1000, multipart=True)
-    err, out, sid = _backup_fails(world, app, repo, bad, b.targets["filesystem"])
-    assert b.listed(b.s3_target("s3-direct", prefix=prefix)) == [], "no incomplete snapshot listed"
-    assert proxy.stats()["deletes"] == 0
-
-
-@pytest.mark.parametrize("fault", ["burst_500_short", "burst_503_short", "reset_multipart_once"])
-def test_short_endpoint_faults_are_retried(fault, world, run_app, proxy):
-    """A short burst or one reset is retried: the run ends ok on every target, the snapshot is listed."""
-    app, repo = run_app
-    b = world["bed"]
-    prefix = "retry-%s" % uuid.uuid4().hex[:6]
-    target = b.s3_target("s3-flaky", url=proxy.url, prefix=prefix)
-    if fault.startswith("burst"):
-        proxy.control(op="burst", status=int(fault[6:9]), count=3)
-    else:
-        proxy.control(op="reset", after_bytes=1 << 20, count=1, multipart=True)
-    res = _job.backup(_job_dict(app, repo, [target, b.targets["filesystem"]]))
-    assert [o["status"] for o in res["targets"]] == ["ok", "ok"], res["targets"]
-    sid = res["snapshot"]["snapshot_id"]
-    assert sid in b.listed(b.s3_target("s3-direct", prefix=prefix))
-    assert proxy.stats()["injected"] >= 1, "the fault really happened"
 
 
 # ------------------------------------------------------------------------------------------ kill -9
@@ -289,35 +262,35 @@ def _owb_backup(job_file, status_file, failpoints=None):
                           capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
-def test_kill_9_during_upload_then_the_next_run_sends_only_what_is_missing(world, run_app, proxy, tmp_path):
-    app, repo = run_app
-    b = world["bed"]
+def test_kill_9_during_upload_then_the_next_run_sends_only_what_is_missing(world, proxy, tmp_path):
+    app, b = world["app"], world["bed"]
     with open(os.path.join(app.data_dir, "uploads", "big-random.bin"), "wb") as f:
-        f.write(os.urandom(40 << 20))  # three packs or more
-    prefix = "kill-%s" % uuid.uuid4().hex[:6]
-    target = b.s3_target("s3-kill", url=proxy.url, prefix=prefix, concurrency=1)
-    direct = b.backend(b.s3_target("s3-direct", prefix=prefix))
+        f.write(os.urandom(40 << 20))  # several 16 MiB packs
+    target = b.s3_target("s3-kill", url=proxy.url, concurrency=1)
+    direct = b.backend(dict(target, endpoint_url=b.endpoint))
     job_file = str(tmp_path / "job.json")
     with open(job_file, "w", encoding="utf-8") as f:
-        json.dump(_job_dict(app, repo, [target, b.targets["filesystem"]]), f)
+        json.dump(_job_dict(app, world["repo"], [target, b.targets["filesystem"]]), f)
     os.chmod(job_file, 0o600)
     first = _owb_backup(job_file, str(tmp_path / "status1.json"), failpoints="upload_pack=kill")
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
-    local = Repository(repo, bed.HOST, bed.INSTANCE).list()
+    local = Repository(world["repo"], bed.HOST, bed.INSTANCE).list()
     assert len(local) == 1 and local[0].verified, "the local snapshot was published before the upload"
     assert _store.list_snapshots(direct, bed.HOST, bed.INSTANCE) == [], "the interrupted upload is not listed"
     there = dict(direct.list(""))
-    assert any(k.startswith(_store.PACKS) for k in there), there
-    proxy.control(op="reset_stats")
+    packs_there = [k for k in there if k.startswith(_store.PACKS)]
+    assert packs_there, there
+    proxy.reset_counters()
     second = _owb_backup(job_file, str(tmp_path / "status2.json"))
     assert second.returncode == 0, second.stdout + second.stderr
-    stats = proxy.stats()
+    c = proxy.counters()
     after = dict(direct.list(""))
-    resent = [k for k in stats["put_keys"] if k.split("/", 1)[-1] in there or k in there]
-    assert resent == [], "sent again: %s" % resent
     new_bytes = sum(size for k, size in after.items() if k not in there)
-    assert stats["bytes_in"] <= new_bytes * 1.02 + (256 << 10), (stats["bytes_in"], new_bytes)
-    assert stats["overwrites"] == 0 and stats["deletes"] == 0
+    print("\n[offsite faults] kill -9: %d packs (%d bytes) were there; the next run sent %d bytes for %d new bytes"
+          % (len(packs_there), sum(there[k] for k in packs_there), c["body_bytes"], new_bytes))
+    assert c["puts_to_existing"] == 0 and c["overwrites"] == 0 and c["deletes"] == 0, c
+    assert all(after[k] == there[k] for k in there), "what was there is unchanged"
+    assert c["body_bytes"] <= new_bytes * 1.02 + (64 << 10), (c, new_bytes)
     assert len(_store.list_snapshots(direct, bed.HOST, bed.INSTANCE)) == 1
-    status = json.load(open(str(tmp_path / "status2.json")))
-    assert status["status"] == "ok"
+    with open(str(tmp_path / "status2.json"), encoding="utf-8") as f:
+        assert json.load(f)["status"] == "ok"
