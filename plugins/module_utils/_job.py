@@ -182,9 +182,10 @@ def _after_snapshot(result, snap, retention, targets):
     bad = _offsite.failed(result["targets"])
     if not bad:
         return retention_error
-    return BackupError("snapshot %s was published and is kept locally, but its off-host copy failed: %s"
-                       % (sid, "; ".join(o["error"] for o in bad)),
-                       "; ".join(o["fix"] or "see the error" for o in bad) + "; the next run uploads it again",
+    also = " (and %s)" % retention_error.problem if retention_error else ""
+    return BackupError("snapshot %s was published and is kept locally, but its off-host copy failed: %s%s"
+                       % (sid, "; ".join(o["error"] for o in bad), also),
+                       "; ".join(o["fix"] for o in bad),
                        snapshot_id=sid, targets=result["targets"])
 
 

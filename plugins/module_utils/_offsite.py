@@ -20,6 +20,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sto
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
 
 CACHE_DIR = ".offsite-cache"
+KEPT = "the local snapshot is kept; the next run uploads its own new snapshot"
 
 
 def cache_root(repository):
@@ -94,10 +95,10 @@ def upload_one(raw, snapshot_path, host, instance, root, check_mode=False):
         if check_mode:
             out.update(would_send=res.get("bytes_new", 0))
     except BackupError as e:
-        out.update(error=_scrub(_named(e.problem, out["name"]), raw), fix=_scrub(e.fix or "", raw) or None)
+        out.update(error=_scrub(_named(e.problem, out["name"]), raw), fix=_scrub(e.fix or KEPT, raw))
     except Exception as e:  # noqa: BLE001 - one target's bug must not stop the other targets
         out.update(error=_scrub(_named("unexpected error: %s" % e, out["name"]), raw),
-                   fix="see the traceback in the result; the local snapshot is kept",
+                   fix="see the traceback in the result; " + KEPT,
                    exception=_scrub(traceback.format_exc(), raw))
     finally:
         if backend is not None:

@@ -24,8 +24,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint, read_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, failpoint
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _manifest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sqlite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import retry
@@ -61,14 +62,21 @@ def local_files(snapshot_path):
 
 def read_manifest(snapshot_path):
     """The local snapshot's manifest; refuses a snapshot that was not verified."""
-    manifest = read_json(os.path.join(snapshot_path, "manifest.json"), "manifest",
-                         "upload a published snapshot (<repository>/<host>/<instance>/<id>)",
-                         "the snapshot is damaged; take a new one")
+    manifest = _manifest.load(snapshot_path)
     status = (manifest.get("verification") or {}).get("status")
     if status != "verified":
         raise BackupError("local snapshot %s is not verified (verification: %s)" % (snapshot_path, status),
                           "upload only verified snapshots: take a new snapshot, or check this one with snapshot_info")
     return manifest
+
+
+def expected_hashes(manifest):
+    """``{snapshot-relative path: sha256}`` the manifest gives (data/ and each Ollama store)."""
+    out = {"data/" + f["path"]: f.get("sha256") for f in manifest.get("files", [])}
+    for store in manifest.get("ollama") or []:
+        for f in store.get("files", []):
+            out["ollama/%s/%s" % (store.get("label"), f["path"])] = f.get("sha256")
+    return out
 
 
 class Packer(object):
@@ -118,7 +126,6 @@ class Packer(object):
         self._open()
         self.stats["packs_new"] += 1
         if self.check_mode:
-            self.packs[pack_id] = (len(buf), None)
             return
         self.raise_failed()
         data = bytes(buf)
@@ -198,8 +205,10 @@ def add_file(packer, rel, path, expected_sha256=None):
 
 def _known_chunks(backend, cache_dir):
     """Chunk id -> (pack, offset, length) the target holds, without packs a prune marked for deletion."""
-    chunks, packs = _store.load_index(backend, cache_dir)
+    # The pending records BEFORE the index (helper prune, _store_prune's docstring): a prune deletes a pack's
+    # index object before it removes the record that marked it, so a pack missing here is missing below.
     pending = _store.pending_packs(backend)
+    chunks, packs = _store.load_index(backend, cache_dir)
     if pending:
         chunks = {cid: ref for cid, ref in chunks.items() if ref[0] not in pending}
     return chunks, packs
@@ -242,7 +251,7 @@ def upload(backend, target, snapshot_path, host, instance, cache_dir=None, check
     if result["exists"]:
         return result
     known, packs = ({}, {}) if fresh else _known_chunks(backend, cache_dir)
-    expected = {"data/" + f["path"]: f.get("sha256") for f in manifest.get("files", [])}
+    expected = expected_hashes(manifest)
     packer = Packer(backend, target, known, packs, check_mode)
     try:
         files = [add_file(packer, rel, path, expected.get(rel)) for rel, path in local_files(snapshot_path)]

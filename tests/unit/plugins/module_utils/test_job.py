@@ -401,3 +401,17 @@ def test_save_never_shows_a_target_secret(env, tmp_path):
     assert stat.S_IMODE(os.stat(jf).st_mode) == 0o600
     with pytest.raises(BackupError, match="has no bucket"):
         _job.save(jf, job(env, targets=[{"name": "b2", "type": "s3"}]))
+
+
+def test_a_retention_failure_still_uploads_and_runs_post_hooks(env, monkeypatch):
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
+
+    def broken(*a, **kw):
+        raise BackupError("retention broke", "fix retention")
+    monkeypatch.setattr(_retention, "prune", broken)
+    with pytest.raises(BackupError) as ei:
+        _job.backup(job(env, targets=[_fs(env)]))
+    assert str(ei.value) == "retention broke. Fix: fix retention"
+    (sid,) = published(env)
+    assert env["log"].read_text().splitlines()[-1].startswith("post status=failed snap=")
+    assert (_store_dir(env) / "snapshots" / "h1" / "owui" / (sid + ".json")).is_file()

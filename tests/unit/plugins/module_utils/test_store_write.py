@@ -262,6 +262,15 @@ def test_unverified_or_damaged_snapshot_is_refused(tmp_path):
         f.write(b"bit rot\n")
     with pytest.raises(BackupError, match="does not match its manifest"):
         upload(target, snap2, tmp_path)
+    snap3 = make_snapshot(tmp_path / "repo", "20261202T120000Z",
+                          files={"ollama/default/blobs/sha256-1": b"model", "secret/webui_secret_key": b"k\n"})
+    with open(os.path.join(snap3, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["ollama"] = [{"label": "default", "files": [{"path": "blobs/sha256-1", "sha256": "0" * 64}]}]
+    with open(os.path.join(snap3, "manifest.json"), "w") as f:
+        f.write(json_text(manifest))
+    with pytest.raises(BackupError, match="ollama/default/blobs/sha256-1 does not match its manifest"):
+        upload(target, snap3, tmp_path)
     assert not any(k.startswith("snapshots/") for k in objects(target))
 
 
@@ -305,7 +314,7 @@ def test_encrypted_store_hides_names_and_hashes_and_decrypts(tmp_path):
     for key in objects(target):
         assert not any(os.path.basename(rel) in key for rel in tree)
         assert not any(h in key for h in hashes)
-        if key.startswith("tools/"):  # the restore tool is this collection's code: public, not backed-up data
+        if key.startswith("tools/"):  # reader: the restore tool is the collection's own code (it names webui_secret_key)
             continue
         text = (store / key).read_bytes()
         assert b"webui_secret_key" not in text and b"s3cr3t-key" not in text and b"chat body" not in text
