@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import datetime
 import hashlib
 import io
@@ -91,6 +92,8 @@ class S3Backend(Backend):
         self._client = None
         self._client_lock = threading.Lock()
         self._secrets = [str(target[k]) for k in SECRET_OPTIONS if target.get(k)]
+        # Bodies in flight (whole objects and parts, from every caller thread) stay within ``concurrency``.
+        self._upload_slots = threading.BoundedSemaphore(self.concurrency)
 
     # ------------------------------------------------------------------ setup
 
@@ -113,14 +116,18 @@ class S3Backend(Backend):
     def _make_client(self):
         boto3, botocore = _import_boto3()
         t = self.target
-        config = botocore.config.Config(
+        options = dict(
             region_name=t.get("region") or None,
             signature_version="s3v4",
             s3={"addressing_style": t.get("addressing_style") or "auto", "payload_signing_enabled": False},
             retries={"mode": "standard", "total_max_attempts": self.BOTO_ATTEMPTS},
             connect_timeout=self.CONNECT_TIMEOUT, read_timeout=self.READ_TIMEOUT,
-            max_pool_connections=max(10, 2 * self.concurrency),
-            request_checksum_calculation="when_required", response_checksum_validation="when_required")
+            max_pool_connections=2 * self.concurrency + 4)
+        # botocore >= 1.36 adds a CRC32 of its own to every request that can carry one; we send SHA256 where it
+        # counts. Debian 12's botocore (1.29) has neither the option nor the behaviour.
+        newer = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
+        options.update((k, v) for k, v in newer.items() if k in botocore.config.Config.OPTION_DEFAULTS)
+        config = botocore.config.Config(**options)
         keys = {}
         if t.get("access_key_id") or t.get("secret_access_key"):
             keys = {"aws_access_key_id": t.get("access_key_id"), "aws_secret_access_key": t.get("secret_access_key"),
@@ -132,7 +139,14 @@ class S3Backend(Backend):
                              "add it to ~/.aws/config and ~/.aws/credentials of root, or give access_key_id/secret_access_key")
         self._remember_secrets(session)
         verify = t.get("ca_bundle") or bool(t.get("verify_tls", True))
-        return session.client("s3", endpoint_url=t.get("endpoint_url") or None, verify=verify, config=config)
+        client = session.client("s3", endpoint_url=t.get("endpoint_url") or None, verify=verify, config=config)
+        for op in ("PutObject", "CompleteMultipartUpload"):  # a header, not the parameter: botocore < 1.35 lacks it
+            client.meta.events.register("before-sign.s3.%s" % op, self._if_none_match)
+        return client
+
+    def _if_none_match(self, request, **kw):
+        if self.conditional is not False:
+            request.headers["If-None-Match"] = "*"
 
     def _remember_secrets(self, session):
         """Add the credentials the default chain found (env, profile, role) to the texts errors are scrubbed of."""
@@ -207,6 +221,10 @@ class S3Backend(Backend):
         elif code == "AccessDenied" or status == 403:
             err = self.error("access denied for %s (s3:%s on %s)" % (what, op, self.bucket),
                              "grant s3:%s to this credential on the bucket/prefix; see the bucket policies in %s" % (op, _POLICY_DOC))
+        elif "objectlock" in said.lower().replace(" ", ""):  # AWS: "Bucket is missing Object Lock Configuration"
+            err = self.error("the bucket refuses Object Lock for %s (%s)" % (what, said),
+                             "enable Object Lock on bucket %s (see playbooks/examples/s3-bucket.yml) or set "
+                             "object_lock_days: 0" % self.bucket)
         elif code in _CHECKSUM_CODES:
             err = self.error("the endpoint found the body of %s does not match its sha256 (%s)" % (what, code),
                              "the data changed on the way or the sha256 given was wrong; run again, report it if it repeats")
@@ -232,7 +250,8 @@ class S3Backend(Backend):
             self.count()
             args = dict(kw, Body=_Body(body, self.limit)) if body is not None else kw
             try:
-                answer = method(**args)
+                with self._upload_slots if body is not None else contextlib.nullcontext():
+                    answer = method(**args)
                 return read(answer) if read else answer
             except Exception as e:  # every boto3/botocore failure: mapped, scrubbed
                 raise self._map(e, _ACTIONS.get(op, op), what)
@@ -275,22 +294,22 @@ class S3Backend(Backend):
         return written
 
     def _conditional_write(self, key, write):
-        """``write(if_none_match)`` with If-None-Match while the endpoint takes it; 412 -> False (exists)."""
-        use = self.conditional is not False
+        """``write()`` (signed with If-None-Match while the endpoint takes it); 412 -> False (it exists)."""
+        tried = self.conditional is not False
         try:
-            write({"IfNoneMatch": "*"} if use else {})
+            write()
         except TargetError as e:
             if getattr(e, "code", None) == "PreconditionFailed":
                 self.conditional = True
                 return False
-            if not (use and self._unsupported(e)):
+            if not (tried and self._unsupported(e)):
                 raise
             self.conditional = False
             if self.exists(key):
                 return False
-            write({})
+            write()
             return True
-        if use:
+        if tried:
             self.conditional = True
         return True
 
@@ -298,8 +317,7 @@ class S3Backend(Backend):
         checksum = _b64(bytes.fromhex(sha256_hex))
         args = dict(self._write_args(), Bucket=self.bucket, Key=name, ContentLength=len(data),
                     ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
-        return self._conditional_write(key, lambda cond: self._call("put_object", "put %s" % key, body=data,
-                                                                    **dict(args, **cond)))
+        return self._conditional_write(key, lambda: self._call("put_object", "put %s" % key, body=data, **args))
 
     def _put_multipart(self, key, name, data, sha256_hex):
         if hashlib.sha256(data).hexdigest() != sha256_hex:
@@ -309,9 +327,9 @@ class S3Backend(Backend):
         written = False
         try:
             parts = self._upload_parts(key, name, upload, data)
-            written = self._conditional_write(key, lambda cond: self._call(
+            written = self._conditional_write(key, lambda: self._call(
                 "complete_multipart_upload", "complete multipart %s" % key, Bucket=self.bucket, Key=name,
-                UploadId=upload, MultipartUpload={"Parts": parts}, **cond))
+                UploadId=upload, MultipartUpload={"Parts": parts}))
         finally:
             if not written:
                 self._abort(name, upload)

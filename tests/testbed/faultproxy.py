@@ -22,7 +22,7 @@ Faults (in-process: methods of :class:`FaultProxy`; out of process: the control 
   verify_checksums  (default True) refuse a body whose x-amz-checksum-sha256 does not match with 400 BadDigest,
                     as AWS does (moto 5.2.5 stores whatever checksum it is given)
 Counters (``counters()``): requests by method, request-body bytes received (what the clients sent, counted at
-the endpoint), delete calls (DeleteObject, DeleteObjects), puts to keys that existed (a HEAD upstream before
+the endpoint), the most PUT bodies received at once, delete calls (DeleteObject, DeleteObjects), puts to keys that existed (a HEAD upstream before
 each PutObject/CompleteMultipartUpload) and overwrites (such a put the endpoint accepted), faults injected.
 
 Control API (``--control-port``): GET /counters -> JSON; POST /control with a JSON object, e.g.
@@ -46,7 +46,7 @@ import socket
 import struct
 import sys
 import threading
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 _HOP = ("connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect")
 _ANY_SIGNATURE = ("AWS4-HMAC-SHA256 Credential=faultproxy/20260101/us-east-1/s3/aws4_request, "
@@ -70,6 +70,7 @@ class FaultProxy(object):
         self._lock = threading.Lock()
         self._listener = None
         self._conns = set()
+        self._uploads = 0  # PUT bodies being received now
         self._stopped = threading.Event()
         self._clear_faults()
         self.reset_counters()
@@ -99,7 +100,7 @@ class FaultProxy(object):
         with self._lock:
             self._counters = {"requests": collections.Counter(), "body_bytes": 0, "deletes": 0, "delete_keys": 0,
                               "puts_to_existing": 0, "overwrites": 0, "dropped": 0, "failed": 0, "resets": 0,
-                              "bad_digest": 0, "connections": 0}
+                              "bad_digest": 0, "connections": 0, "uploads_in_flight_max": 0}
 
     def counters(self):
         with self._lock:
@@ -199,7 +200,7 @@ class FaultProxy(object):
             self._counters["requests"][method] += 1
         if headers.get("Expect", "").lower() == "100-continue":
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = self._read_body(conn, reader, headers)
+        body = self._read_body(conn, reader, headers, upload=method == "PUT")
         with self._lock:
             drop = self._drop > 0
             self._drop -= drop
@@ -228,7 +229,18 @@ class FaultProxy(object):
         close = headers.get("Connection", "").lower() == "close"
         return self._answer(conn, status, out_headers, out_body, method, keep=not close, raw_length=method == "HEAD")
 
-    def _read_body(self, conn, reader, headers):
+    def _read_body(self, conn, reader, headers, upload):
+        """The request body; a PUT's counts as an upload in flight while it is being received."""
+        with self._lock:
+            self._uploads += upload
+            self._counters["uploads_in_flight_max"] = max(self._counters["uploads_in_flight_max"], self._uploads)
+        try:
+            return self._read_body_framed(conn, reader, headers)
+        finally:
+            with self._lock:
+                self._uploads -= upload
+
+    def _read_body_framed(self, conn, reader, headers):
         if headers.get("Transfer-Encoding", "").lower() == "chunked":
             pieces = []
             while True:
@@ -245,7 +257,7 @@ class FaultProxy(object):
         """Read ``size`` body bytes, counting them, and reset the connection where ``reset_after`` says."""
         got = []
         while size > 0:
-            piece = reader.read1(min(size, 1 << 16)) if hasattr(reader, "read1") else reader.read(min(size, 1 << 16))
+            piece = reader.read1(min(size, 1 << 16))
             if not piece:
                 raise _Cut()
             size -= len(piece)
