@@ -9,10 +9,11 @@ its own md5/sha1 against the remote's, and a killed caller never leaves a trunca
 ``cat``, ``lsjson`` and ``delete``. The config file must be 0600; its password reaches rclone through
 ``RCLONE_CONFIG_PASS`` in the environment, never the command line, and never appears in an error.
 
-No overwrite: a put first asks whether the key exists (then returns False, nothing sent) and uploads with
-``--ignore-existing``. After an upload the object's size and the strongest hash the remote offers (sha256,
-sha1 or md5, asked once with ``rclone backend features``) are compared with the data; a failed write that
-left a short file under the key (local, sftp) removes it. ``bwlimit`` is split over the target's ``concurrency`` (each rclone
+A put is one process (each one opens its own connection, so fewer is faster): ``copyto --ignore-existing``
+never overwrites (its log says "Destination exists, skipping": put returns False, nothing sent), and after a
+copy rclone itself compares the size and the hash the local file shares with the remote (md5 or sha1 on most
+remotes; the size alone where the remote has none) and fails on a difference. A failed write that left a
+short file under the key (local, sftp) removes it. ``bwlimit`` is split over the target's ``concurrency`` (each rclone
 process gets its share), so concurrent uploads together stay under it.
 
 Plain Python, no Ansible imports. This is a private module of the sage_open_webui.backup collection.
@@ -20,7 +21,6 @@ Plain Python, no Ansible imports. This is a private module of the sage_open_webu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -34,8 +34,10 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets im
 # One attempt per process (retries are _targets.retry's job), short connect timeout, never a prompt.
 _FLAGS = ["--ask-password=false", "--retries", "1", "--low-level-retries", "3", "--contimeout", "15s",
           "--timeout", "120s"]
-_HASHES = ("sha256", "sha1", "md5")
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\w+ *: )?")
+_CHATTER = re.compile(r" (DEBUG|INFO) +: ")  # -vv lines: never a failure's reason
+_COPIED = re.compile(r" INFO +: .*: Copied \(new\)")
+_SKIPPED = re.compile(r" DEBUG +: .*: Destination exists, skipping")
 _NOT_FOUND = (3, 4)  # rclone's exit codes for "directory not found" and "file not found"
 # stderr fragment -> (problem, fix, transient); first match wins. %(remote)s is the remote's name.
 _KNOWN = (
@@ -79,7 +81,6 @@ class RcloneBackend(Backend):
         bps = target.get("bwlimit_bps")
         self.bwlimit = max(1024, bps // max(1, target.get("concurrency") or 1)) if bps else None
         self._binary = None
-        self._hash = None
 
     @property
     def location(self):
@@ -115,8 +116,9 @@ class RcloneBackend(Backend):
             env["RCLONE_CONFIG_PASS"] = self.password
         return env
 
-    def _run(self, args, stdout=subprocess.PIPE, ok=(0,)):
-        """Run ``rclone <args>``; returns (returncode, stdout bytes). A failure not in ``ok`` raises TargetError."""
+    def _run(self, args, stdout=subprocess.PIPE, ok=(0,), log=False):
+        """Run ``rclone <args>``; returns (returncode, stdout bytes, or stderr text with ``log``). A failure not in
+        ``ok`` raises TargetError."""
         cmd = self._base() + args
         self.count()
         try:
@@ -125,7 +127,7 @@ class RcloneBackend(Backend):
             raise self.error("rclone could not start: %s" % e.strerror, "check rclone_binary (%s)" % cmd[0])
         if res.returncode not in ok:
             raise self._failure(args[0], res.returncode, res.stderr.decode("utf-8", "replace"))
-        return res.returncode, res.stdout
+        return res.returncode, res.stderr.decode("utf-8", "replace") if log else res.stdout
 
     def _json(self, args, ok=(0,)):
         """Run rclone for JSON output: (returncode, parsed) with None when ``ok`` allowed a failure."""
@@ -141,7 +143,7 @@ class RcloneBackend(Backend):
         return text.replace(self.password, "********") if self.password else text
 
     def _failure(self, verb, code, stderr):
-        text = self._scrub(stderr).strip()
+        text = "\n".join(line for line in self._scrub(stderr).strip().splitlines() if not _CHATTER.search(line))
         low = text.lower()
         values = {"remote": self.remote_name, "path": self.target["remote"],
                   "config_file": self.config_file or "the rclone config",
@@ -169,8 +171,10 @@ class RcloneBackend(Backend):
         return self._stat(key) is not None
 
     def put(self, key, data, sha256=None):
-        if self.exists(key):
-            return False
+        """One ``rclone -vv copyto --ignore-existing``: its log says whether it copied (and checked the hash it
+        shares with the remote) or found the key there already (sent nothing). ``sha256`` is not used: rclone
+        checks the hash the remote computes."""
+        dest = self._path(key)
         tmpdir = tempfile.mkdtemp(prefix="owb-rclone-")
         try:
             src = os.path.join(tmpdir, "object")
@@ -178,14 +182,18 @@ class RcloneBackend(Backend):
                 f.write(data)
             bwlimit = ["--bwlimit", "%dB" % self.bwlimit] if self.bwlimit else []
             try:
-                self._run(["copyto", "--ignore-existing"] + bwlimit + [src, self._path(key)])
+                dummy, log = self._run(["copyto", "-vv", "--ignore-existing"] + bwlimit + [src, dest], log=True)
             except TargetError as e:
                 raise self._after_failed_put(key, len(data), e)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        self._verify(key, data, sha256)
-        self.count(sent=len(data), objects=1, requests=0)
-        return True
+        if _COPIED.search(log):
+            self.count(sent=len(data), objects=1, requests=0)
+            return True
+        if _SKIPPED.search(log):
+            return False
+        raise self.error("rclone copyto of %s said neither copied nor skipped" % key,
+                         "check that rclone_binary is rclone >= 1.60 (rclone version)")
 
     def _after_failed_put(self, key, size, err):
         """A failed write may leave a short file on file-like remotes (local, sftp): remove ours, and tell a
@@ -204,27 +212,6 @@ class RcloneBackend(Backend):
     def _free(self):
         free = self._json(["about", "--json", self.root])[1].get("free")
         return free if isinstance(free, int) else 1 << 62
-
-    def _hash_type(self):
-        """The strongest of sha256/sha1/md5 the remote computes, or None (then sizes only): asked once."""
-        if self._hash is None:
-            offered = self._json(["backend", "features", self.root])[1].get("Hashes") or []
-            self._hash = next((h for h in _HASHES if h in offered), "")
-        return self._hash or None
-
-    def _verify(self, key, data, sha256):
-        name = self._hash_type()
-        args = ["lsjson", "--stat", "--no-mimetype"] + (["--hash-type", name] if name else []) + [self._path(key)]
-        info = self._json(args, ok=(0,) + _NOT_FOUND)[1] or {}
-        if info.get("Size") != len(data):
-            raise self.error("object %s has size %s after upload, expected %d" % (key, info.get("Size"), len(data)),
-                             "the remote changed the data on the way; check the remote, then remove the object")
-        theirs = (info.get("Hashes") or {}).get(name) if name else None
-        if theirs:
-            mine = sha256 if name == "sha256" and sha256 else hashlib.new(name, data).hexdigest()
-            if theirs.lower() != mine:
-                raise self.error("object %s has a different %s after upload" % (key, name),
-                                 "the remote changed the data on the way; check the remote, then remove the object")
 
     def get(self, key):
         return self._get(key, subprocess.PIPE)

@@ -12,15 +12,23 @@ options given (``bwlimit``, ``concurrency``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
+import tarfile
+import threading
 import time
 
 import pytest
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import json_text
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import TargetError
 
-TESTBED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testbed")
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTBED = os.path.join(TESTS, "testbed")
+FIXTURE = os.path.join(TESTS, "fixtures", "openwebui-0.12.4", "data.tar.gz")
 
 
 def sha(data):
@@ -72,15 +80,24 @@ def check_get_to(make, tmp_path):
 
 
 def check_bwlimit(make):
-    """bwlimit 1 MiB/s: 4 MiB take about 3-4 s (the first second's worth may go at once), never under 2.5 s
-    (the upper bound only catches a limit applied twice on a busy machine)."""
-    b = make(bwlimit="1M", concurrency=1)
-    data = os.urandom(4 << 20)
-    t0 = time.monotonic()
-    assert b.put("packs/bw/one", data, sha(data))
-    elapsed = time.monotonic() - t0
-    assert 2.5 <= elapsed <= 12, "4 MiB at 1 MiB/s took %.1f s" % elapsed
-    return elapsed
+    """4 MiB in one put at bwlimit 1 MiB/s take about 3-4 s (the first second's worth may go at once), never
+    under 2.5 s (the upper bound only catches a limit applied twice); 4 MiB in 4 puts at once (concurrency 4) at
+    512 KiB/s take about 7 s, never under 5 s: the limit is the target's, not each upload's (that would be 2 s)."""
+    out = []
+    for rate, concurrency, low in (("1M", 1, 2.5), ("512K", 4, 5.0)):
+        b = make(bwlimit=rate, concurrency=concurrency)
+        data = [os.urandom((4 << 20) // concurrency) for dummy in range(concurrency)]
+        threads = [threading.Thread(target=b.put, args=("packs/bw/%d" % i, d, sha(d))) for i, d in enumerate(data)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        assert b.stats["bytes_sent"] == 4 << 20
+        assert low <= elapsed <= 4 * low, "4 MiB in %d puts at %s/s took %.1f s" % (concurrency, rate, elapsed)
+        out.append(elapsed)
+    return out
 
 
 def assert_clean_error(err, *secrets, words=()):
@@ -116,3 +133,69 @@ class SmallFs(object):
 
     def close(self):
         run_testbed("smallfs.sh", "umount", self.path)
+
+
+def make_snapshot(root, sid="20261202T100000Z", extra=48 << 20):
+    """A published, verified local snapshot <root>/h1/owui/<sid>: the real Open WebUI 0.12.4 data directory,
+    ``extra`` random bytes in data/uploads/, a secret key, and its manifest."""
+    snap = os.path.join(str(root), "h1", "owui", sid)
+    os.makedirs(os.path.join(snap, "data"))
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(os.path.join(snap, "data"), filter="data")
+    os.makedirs(os.path.join(snap, "data", "uploads"), exist_ok=True)
+    with open(os.path.join(snap, "data", "uploads", "big.bin"), "wb") as f:
+        f.write(os.urandom(extra))
+    os.makedirs(os.path.join(snap, "secret"), mode=0o700)
+    with open(os.path.join(snap, "secret", "webui_secret_key"), "w") as f:
+        f.write("s3cr3t-key\n")
+    files = []
+    for dirpath, dummy, names in os.walk(os.path.join(snap, "data")):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            with open(full, "rb") as f:
+                files.append({"path": os.path.relpath(full, os.path.join(snap, "data")), "sha256": sha(f.read())})
+    manifest = {"schema_version": 1, "snapshot_id": sid, "created": "2026-12-02T10:00:00+00:00", "host": "h1",
+                "instance": "owui", "files": files, "verification": {"status": "verified"}}
+    with open(os.path.join(snap, "manifest.json"), "w") as f:
+        f.write(json_text(manifest))
+    return snap
+
+
+def copy_snapshot(src, sid):
+    """The same snapshot under another id (an unchanged instance's next snapshot)."""
+    dst = os.path.join(os.path.dirname(src), sid)
+    shutil.copytree(src, dst)
+    with open(os.path.join(dst, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["snapshot_id"] = sid
+    with open(os.path.join(dst, "manifest.json"), "w") as f:
+        f.write(json_text(manifest))
+    return dst
+
+
+def read_snapshot(backend, sid, host="h1", instance="owui"):
+    """{path: bytes} of a plain remote snapshot, assembled from its packs, every sha256 checked."""
+    record = _store.load_record(backend, host, instance, sid)
+    packs, out = {}, {}
+    for entry in _store.open_manifest(record)["files"]:
+        data = b""
+        for pack_id, off, length in entry["chunks"]:
+            if pack_id not in packs:
+                packs[pack_id] = backend.get(_store.pack_key(pack_id))
+                assert sha(packs[pack_id]) == record["packs"][pack_id][1]
+            data += packs[pack_id][off:off + length]
+        assert sha(data) == entry["sha256"], entry["path"]
+        out[entry["path"]] = data
+    return out
+
+
+def local_tree(snap):
+    out = {}
+    for dirpath, dummy, names in os.walk(snap):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, snap)
+            if rel != "manifest.json":
+                with open(full, "rb") as f:
+                    out[rel] = f.read()
+    return out

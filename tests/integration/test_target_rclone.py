@@ -9,8 +9,10 @@ file others can read; never a secret in an error text or on a command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import shutil
 import subprocess
 import threading
 import time
@@ -19,7 +21,9 @@ import uuid
 import pytest
 
 from conftest import free_port
-from target_contract import SmallFs, assert_clean_error, check_bwlimit, check_contract, check_get_to, run_testbed, sha
+from target_contract import (SmallFs, assert_clean_error, check_bwlimit, check_contract, check_get_to, copy_snapshot, local_tree,
+                             make_snapshot, read_snapshot, run_testbed, sha)
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _offsite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import TargetError, normalize, open_backend
 
 PASSWORD = "Pw-%s" % uuid.uuid4().hex  # the rclone config password of the encrypted configs here
@@ -39,6 +43,10 @@ class Sftp(object):
     def stop(self):
         run_testbed("sftp.sh", "stop", self.port)
 
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
     def start(self):
         run_testbed("sftp.sh", "start", self.port)
 
@@ -47,7 +55,7 @@ class Sftp(object):
 def sftp():
     server = Sftp()
     yield server
-    server.stop()
+    server.close()
 
 
 def write_config(tmp_path, text, password=None):
@@ -72,7 +80,8 @@ def encrypt_config(path, password):
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0
     with open(path) as f:
-        assert "RCLONE_ENCRYPT_V0:" in f.read() and password not in open(path).read()
+        text = f.read()
+    assert "RCLONE_ENCRYPT_V0:" in text and password not in text
 
 
 def rclone_backend(remote, config_file, **options):
@@ -95,8 +104,8 @@ def make(request, tmp_path):
 def test_contract(make, tmp_path):
     rate = check_contract(make)
     check_get_to(make, tmp_path)
-    elapsed = check_bwlimit(make)
-    print("40 MiB put: %.1f MiB/s; 4 MiB at bwlimit 1M: %.1f s" % (rate / (1 << 20), elapsed))
+    alone, shared = check_bwlimit(make)
+    print("40 MiB put: %.1f MiB/s; 4 MiB at bwlimit 1M in one put: %.1f s, at 512K in 4 at once: %.1f s" % (rate / (1 << 20), alone, shared))
 
 
 def test_list_is_one_rclone_call(make):
@@ -122,7 +131,7 @@ def test_remote_down_is_transient(tmp_path):
         server.start()
         assert b.put("packs/aa/y", b"y", sha(b"y")) and b.list("packs/") == [("packs/aa/x", 1), ("packs/aa/y", 1)]
     finally:
-        server.stop()
+        server.close()
 
 
 def test_config_password_wrong_or_missing(sftp, tmp_path):
@@ -220,3 +229,30 @@ def test_password_never_on_a_command_line(sftp, tmp_path):
     assert seen, "never saw the rclone copyto process"
     assert not any(PASSWORD.encode() in b" ".join(argv) for argv in seen)
     assert b.get("packs/aa/slow") == data
+
+
+def test_whole_snapshot_over_sftp(sftp, tmp_path):
+    """The writer (_offsite.upload_one) through this target: first upload vs `rclone copy --transfers 8` of the
+    same files, an unchanged second snapshot sends <= 1 %, the remote snapshot reads back byte for byte."""
+    snap = make_snapshot(tmp_path / "repo")
+    config = write_config(tmp_path, sftp.section, PASSWORD)
+    store = "snap-%s" % uuid.uuid4().hex[:6]
+    target = {"name": "offsite", "type": "rclone", "remote": "%s:%d/%s" % (sftp.name, sftp.port, store),
+              "config_file": config, "rclone_config_pass": PASSWORD, "concurrency": 4}
+    first = _offsite.upload_one(target, snap, "h1", "owui", str(tmp_path / "cache"))
+    assert first["status"] == "ok", first
+    second = _offsite.upload_one(target, copy_snapshot(snap, "20261202T110000Z"), "h1", "owui", str(tmp_path / "cache"))
+    assert second["status"] == "ok" and second["bytes_sent"] <= first["bytes_sent"] // 100, second
+    assert PASSWORD not in json.dumps([first, second])
+    backend = rclone_backend(target["remote"], config, rclone_config_pass=PASSWORD)
+    assert read_snapshot(backend, "20261202T100000Z") == local_tree(snap)
+    env = dict(os.environ, RCLONE_CONFIG_PASS=PASSWORD)
+    t0 = time.monotonic()
+    subprocess.run(["rclone", "--config", config, "copy", "--transfers", "8", snap,
+                    "%s:%d/%s-rclone-copy" % (sftp.name, sftp.port, store)], env=env, check=True)
+    reference = time.monotonic() - t0
+    mib = sum(len(d) for d in local_tree(snap).values()) / float(1 << 20)
+    print("\nsnapshot %.1f MiB over sftp: upload %.1f s (%.1f MiB/s, %d objects), "
+          "rclone copy --transfers 8: %.1f s; unchanged second upload: %d bytes in %.1f s"
+          % (mib, first["duration_s"], first["throughput_bps"] / float(1 << 20), first["objects_sent"],
+             reference, second["bytes_sent"], second["duration_s"]))

@@ -8,7 +8,6 @@ tests/integration/test_target_rclone.py runs the real rclone against real remote
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -17,21 +16,17 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import TargetError, normalize, open_backend
 
-# Answers FAKE_STDOUT/FAKE_STDERR/FAKE_RC, or call number n's entry of the JSON list FAKE_SCRIPT ({out, err, rc}).
+# Records its argv and environment, answers FAKE_STDOUT, FAKE_STDERR ({pass}: the config password), FAKE_RC.
 FAKE = r"""#!/usr/bin/env python3
 import json, os, sys
-d, env = os.environ["FAKE_DIR"], os.environ
-calls = os.path.join(d, "calls.jsonl")
-n = sum(1 for line in open(calls)) if os.path.exists(calls) else 0
-with open(calls, "a") as f:
+env = os.environ
+with open(os.path.join(env["FAKE_DIR"], "calls.jsonl"), "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "pass": env.get("RCLONE_CONFIG_PASS"), "ca": env.get("AWS_CA_BUNDLE")}) + "\n")
-step = json.loads(env.get("FAKE_SCRIPT", "[]"))[n:n + 1] or [{}]
-sys.stderr.write(step[0].get("err", env.get("FAKE_STDERR", "")).replace("{pass}", env.get("RCLONE_CONFIG_PASS", "")))
-sys.stdout.write(step[0].get("out", env.get("FAKE_STDOUT", "")))
-sys.exit(int(step[0].get("rc", env.get("FAKE_RC", "0"))))
+sys.stderr.write(env.get("FAKE_STDERR", "").replace("{pass}", env.get("RCLONE_CONFIG_PASS", "")))
+sys.stdout.write(env.get("FAKE_STDOUT", ""))
+sys.exit(int(env.get("FAKE_RC", "0")))
 """
 SECRET = "Pa55-not-on-argv"
-UPLOAD = [{"rc": 3}, {}]  # a put's first two calls: lsjson --stat (not found), copyto (done)
 
 
 @pytest.fixture
@@ -109,37 +104,37 @@ def test_missing_is_not_an_error_for_exists_and_list_but_is_for_get(fake, monkey
 
 
 def test_bwlimit_is_shared_by_the_concurrent_uploads(fake, monkeypatch):
-    monkeypatch.setenv("FAKE_SCRIPT", json.dumps(UPLOAD + [{"out": "{}"}, {"out": json.dumps({"Size": 4})}]))
+    monkeypatch.setenv("FAKE_STDERR", "2026/12/02 16:50:41 INFO  : x: Copied (new) to: x\n")
     assert fake(bwlimit="4M", concurrency=4).put("packs/aa/x", b"data", None) is True
-    copy = fake.calls()[1]["argv"]
+    copy, = [c["argv"] for c in fake.calls()]
     assert copy[copy.index("--bwlimit") + 1] == "1048576B" and "--ignore-existing" in copy
 
 
-@pytest.mark.parametrize("after, problem", [
-    ({"Size": 4, "Hashes": {"md5": hashlib.md5(b"data").hexdigest()}}, None),
-    ({"Size": 4, "Hashes": {"md5": hashlib.md5(b"dato").hexdigest()}}, "has a different md5 after upload"),
-    ({"Size": 3, "Hashes": {"md5": hashlib.md5(b"data").hexdigest()}}, "has size 3 after upload, expected 4"),
+@pytest.mark.parametrize("log, result", [
+    ("2026/12/02 16:50:41 DEBUG : x: md5 = 21b5 OK\n2026/12/02 16:50:41 INFO  : x: Copied (new) to: x\n", True),
+    ("2026/12/02 16:50:41 DEBUG : x: Destination exists, skipping\n", False),
+    ("2026/12/02 16:50:41 INFO  : \nTransferred: 0 B / 0 B\n", None),
 ])
-def test_upload_is_checked_with_the_best_hash_the_remote_offers(fake, monkeypatch, after, problem):
-    features = {"out": json.dumps({"Hashes": ["crc32", "md5", "quickxor"]})}
-    monkeypatch.setenv("FAKE_SCRIPT", json.dumps(UPLOAD + [features, {"out": json.dumps(after)}]))
+def test_put_reads_rclones_log(fake, monkeypatch, log, result):
+    monkeypatch.setenv("FAKE_STDERR", log)
     b = fake()
-    if problem is None:
-        assert b.put("packs/aa/x", b"data", None) is True and b.stats["bytes_sent"] == 4
-    else:
+    if result is None:
         with pytest.raises(TargetError) as err:
             b.put("packs/aa/x", b"data", None)
-        assert problem in str(err.value) and not err.value.transient and b.stats["bytes_sent"] == 0
-    check = fake.calls()[3]["argv"]
-    assert check[check.index("--hash-type") + 1] == "md5"
+        assert "said neither copied nor skipped" in str(err.value)
+    else:
+        assert b.put("packs/aa/x", b"data", None) is result
+    assert b.stats["bytes_sent"] == (4 if result else 0) and len(fake.calls()) == 1
 
 
-def test_existing_key_sends_nothing(fake, monkeypatch):
-    monkeypatch.setenv("FAKE_STDOUT", json.dumps({"Path": "x", "Size": 4}))
-    b = fake()
-    assert b.put("packs/aa/x", b"data", None) is False
-    assert [c["argv"][c["argv"].index("--config") + 2] for c in fake.calls()] == ["lsjson"]
-    assert b.stats["bytes_sent"] == 0
+def test_debug_chatter_is_not_a_failure_reason(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_STDERR", "2026/12/02 16:50:41 DEBUG : x: Reading EOF, timeout is fine\n"
+                                      "2026/12/02 16:50:41 ERROR : x: Failed to copy: some new failure\n")
+    monkeypatch.setenv("FAKE_RC", "1")
+    with pytest.raises(TargetError) as err:
+        fake().put("packs/aa/x", b"data", None)
+    assert "rclone copyto failed: x: Failed to copy: some new failure." in str(err.value)
+    assert not err.value.transient
 
 
 def test_config_readable_by_group_is_refused_before_rclone_runs(fake):
