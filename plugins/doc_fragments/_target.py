@@ -166,6 +166,7 @@ class ModuleDocFragment:
 """)
 
     # One target
-    ONE = r"""%s""" % _option("target", r"""    description: One off-host target (the same options as an item of C(targets) of M(sage_open_webui.backup.openwebui_backup)).
+    ONE = r"""%s""" % _option("target", r"""    description:
+      - One off-host target (the same options as an item of C(targets) of M(sage_open_webui.backup.openwebui_backup)).
     type: dict
 """)

@@ -151,3 +151,58 @@ def test_backup_role_uploads_saves_the_same_targets_and_shows_no_secret(world):
     assert (outcomes["s3"]["status"], outcomes["nas"]["status"], outcomes["offsite-rclone"]["status"]) == ("ok", "ok", "skipped")
     assert len(_records_s3(world)) == 2 and len(_records_fs(world)) == 2
     assert outcomes["s3"]["chunks_reused"] > 0 and outcomes["s3"]["bytes_deduplicated"] > 0
+
+
+def test_restore_role_from_an_encrypted_target_with_the_identity_as_text(tmp_path):
+    """A host with an empty repository restores from an encrypted filesystem target (playbooks/restore.yml,
+    -vvv) with restore_age_identity_content: the data comes back, the identity's text is never shown, and the
+    0600 temporary file it was written to is gone afterwards."""
+    import sqlite3
+    import tempfile
+
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
+
+    data = tmp_path / "srv" / "data"
+    data.mkdir(parents=True)
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(str(data), filter="fully_trusted") if hasattr(tarfile, "data_filter") else tar.extractall(str(data))
+    identity = tmp_path / "identity.txt"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True).stdout.strip()
+    secret_line = [line for line in identity.read_text().splitlines() if line.startswith("AGE-SECRET-KEY-")][0]
+    (tmp_path / "nas").mkdir()
+    target = {"name": "nas", "type": "filesystem", "path": str(tmp_path / "nas"), "recipients": [recipient]}
+    _job.backup({"data_dir": str(data), "repository": str(tmp_path / "old-host-repo"), "host": "web1",
+                 "instance": "owui", "mode": "hot", "targets": [target]})
+
+    def chats():
+        conn = sqlite3.connect(str(data / "webui.db"))
+        try:
+            return conn.execute("SELECT count(*) FROM chat").fetchone()[0]
+        finally:
+            conn.close()
+    before = chats()
+    conn = sqlite3.connect(str(data / "webui.db"))
+    conn.execute("DELETE FROM chat")
+    conn.commit()
+    conn.close()
+    temp_dir = tempfile.gettempdir()
+    leftovers = set(n for n in os.listdir(temp_dir) if n.startswith("owb-identity-"))
+
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[openwebui]\nnewhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    ev = {"restore_repository": str(tmp_path / "new-host-repo"), "restore_source": "nas", "restore_targets": [target],
+          "restore_age_identity_content": identity.read_text(), "restore_host": "web1", "restore_instance": "owui",
+          "restore_data_dir": str(data)}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-vvv", "-i", str(inventory),
+           os.path.join(ROOT, "playbooks", "restore.yml"), "-e", json.dumps(ev)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    assert secret_line not in out, "the identity is shown at -vvv"
+    assert chats() == before > 0
+    assert "from target nas" in out
+    assert set(n for n in os.listdir(temp_dir) if n.startswith("owb-identity-")) == leftovers, "the identity file stays"
+    assert not os.path.exists(tmp_path / "new-host-repo" / ".offsite-fetch") or not os.listdir(tmp_path / "new-host-repo" / ".offsite-fetch")

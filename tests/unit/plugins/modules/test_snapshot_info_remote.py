@@ -8,7 +8,6 @@ incomplete snapshot (packs, no record) never listed, the module run as Ansible r
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 
@@ -19,8 +18,6 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _rem
 pytest.importorskip("ansible.module_utils.basic", reason="the module imports AnsibleModule")
 
 from ansible_collections.sage_open_webui.backup.tests import module_runner  # noqa: E402
-
-UTC = datetime.timezone.utc
 
 
 def _put(backend, key, data):
