@@ -14,8 +14,9 @@ back). The same with the self-contained restore tool alone (``python3 -I tools/o
 the target, no Ansible, no collection) and ``docker run`` of the image on its result. The drill
 (``playbooks/verify.yml``) restores from a target into a scratch directory and boots the image there.
 
-Restore times are compared with ``rclone copy --transfers 8`` of the same bytes down plus the local restore of the
-same snapshot (acceptance: <= 1.3x); the figures go to .cache/testbed/offsite-dr-timings.json.
+Restore time (acceptance: <= 1.3x ``rclone copy --transfers 8`` of the same bytes down plus the local restore of the
+same snapshot) is measured on the data path, interleaved and best of three, for the restore and for the tool; the
+fresh-host runs record theirs too. The figures go to .cache/testbed/offsite-dr-timings.json.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 import uuid
 
@@ -33,6 +35,7 @@ import offsite_bed as bed
 from test_restore_real import _check_users
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _restore
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._files import sha256_file
 
 pytestmark = [pytest.mark.docker, pytest.mark.openwebui]
 
@@ -41,6 +44,7 @@ KINDS = ("s3", "rclone", "filesystem")
 TIMINGS_FILE = os.path.join(oc.REPO_ROOT, ".cache", "testbed", "offsite-dr-timings.json")
 _T = {}
 MAX_RATIO = 1.3
+REPEAT = 3
 
 
 def _record(key, value):
@@ -113,26 +117,8 @@ def _cleanup(docker_client, name):
             pass
 
 
-@pytest.fixture(scope="module")
-def local_baseline(world, docker_client):
-    """The same snapshot restored from the LOCAL repository into a new volume + container (the second half of
-    the baseline), once."""
-    name = "owbt-dr-local-%s" % uuid.uuid4().hex[:6]
-    port = oc.free_loopback_port()
-    try:
-        res = _restore.run({"repository": world["repo"], "host": bed.HOST, "instance": bed.INSTANCE, "container": name,
-                            "volume": name, "image": IMAGE, "health_timeout": 300,
-                            "create_container": {"env": {"PORT": str(port)}, "network_mode": "host",
-                                                 "labels": {oc.TEST_LABEL: "1"}}})
-    finally:
-        _cleanup(docker_client, name)
-    _record("local_restore_timing_ms", res["timing_ms"])
-    return res["timing_ms"]
-
-
 @pytest.mark.parametrize("kind", KINDS)
-def test_fresh_host_restores_with_the_playbook(kind, world, expected, docker_client, testbed, systemd_run_kwargs,
-                                               local_baseline, tmp_path):
+def test_fresh_host_restores_with_the_playbook(kind, world, expected, docker_client, testbed, systemd_run_kwargs):
     b = world["bed"]
     host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, kind)
     name = "owbt-dr-%s-%s" % (kind, uuid.uuid4().hex[:6])
@@ -160,26 +146,21 @@ def test_fresh_host_restores_with_the_playbook(kind, world, expected, docker_cli
         # nothing of the snapshot is left on the fresh host (the download went to a work dir that was removed)
         code, out = host.sh("find /var/backups /root /tmp /var/tmp -name webui.db 2>/dev/null", check=False)
         assert out.strip() == "", out
-        copy_s = b.rclone_copy_s(kind, str(tmp_path / "copy"))
-        _record("%s_playbook_wall_s" % kind, wall)
-        _record("%s_restore_timing_ms" % kind, res["timing_ms"])
-        _record("%s_rclone_copy_down_s" % kind, copy_s)
-        _check_ratio(kind, res["timing_ms"], copy_s, local_baseline)
+        _record("fresh_host_%s_playbook_wall_s" % kind, wall)
+        _record("fresh_host_%s_restore_timing_ms" % kind, res["timing_ms"])
     finally:
         _cleanup(docker_client, name)
         host.remove()
 
 
-def _check_ratio(kind, remote_ms, copy_s, local_ms):
-    """Restore from the target <= MAX_RATIO x (rclone copy of its bytes down + the local restore). Both restores
-    end with the same image booting on the same data (start_to_healthy, tens of seconds on a loaded machine and the
-    noisiest part): the ratio is also given without it, the part this collection does."""
-    ratio = remote_ms["total"] / (copy_s * 1000.0 + local_ms["total"])
-    own = (remote_ms["total"] - remote_ms["start_to_healthy"]) / (
-        copy_s * 1000.0 + local_ms["total"] - local_ms["start_to_healthy"])
-    _record("%s_ratio_vs_copy_plus_local" % kind, ratio)
-    _record("%s_ratio_without_app_boot" % kind, own)
-    assert ratio <= MAX_RATIO or own <= MAX_RATIO, _T
+def _assert_same_files(snapshot_path, data_dir):
+    """Every file of the local snapshot's manifest is in ``data_dir`` with its sha256."""
+    with open(os.path.join(snapshot_path, "manifest.json"), encoding="utf-8") as f:
+        files = json.load(f)["files"]
+    assert files
+    for e in files:
+        size, digest = sha256_file(os.path.join(data_dir, e["path"]))
+        assert (size, digest) == (e["size"], e["sha256"]), e["path"]
 
 
 def _tool_args(kind, b):
@@ -204,7 +185,7 @@ _DOWNLOAD_TOOL = {
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fresh_host_restores_with_the_tool_alone(kind, world, expected, docker_client, testbed, systemd_run_kwargs,
-                                                 local_baseline, tmp_path):
+                                                 tmp_path):
     b = world["bed"]
     out_dir = str(tmp_path / "restored")
     os.makedirs(out_dir)
@@ -231,19 +212,15 @@ def test_fresh_host_restores_with_the_tool_alone(kind, world, expected, docker_c
         with open(os.path.join(out_dir, "key"), encoding="utf-8") as f:
             key = f.read().strip()
         assert key == oc.FIXTURE_SECRET_KEY
-        assert sorted(os.listdir(os.path.join(out_dir, "data"))) == sorted(os.listdir(os.path.join(world["snapshot"]["path"], "data")))
+        _assert_same_files(world["snapshot"]["path"], os.path.join(out_dir, "data"))
         # docker run of the real image on the result (its data/ as the data directory, the key in its layer)
         t1 = time.monotonic()
         inst = oc.start_openwebui(docker_client, volume=os.path.join(out_dir, "data"), seed_fixture=False, secret_key=key,
                                   timeout=300)
         boot_s = time.monotonic() - t1
         _check_users(inst, expected, world["tokens"])
-        copy_s = b.rclone_copy_s(kind, str(tmp_path / "copy"))
-        _record("%s_tool_fetch_s" % kind, fetch_s)
-        _record("%s_tool_boot_s" % kind, boot_s)
-        ratio = (fetch_s + boot_s) / (copy_s + local_baseline["total"] / 1000.0)
-        _record("%s_tool_ratio_vs_copy_plus_local" % kind, ratio)
-        assert ratio <= MAX_RATIO, _T
+        _record("fresh_host_%s_tool_fetch_s" % kind, fetch_s)
+        _record("fresh_host_%s_tool_docker_run_to_healthy_s" % kind, boot_s)
     finally:
         if inst is not None:
             inst.remove(keep_volume=True)
@@ -274,3 +251,56 @@ def test_drill_from_a_target(world, expected, docker_client, testbed, systemd_ru
         assert host.sh("ls -A /var/tmp/owb-drill", check=False)[1].strip() == ""
     finally:
         host.remove()
+
+
+# ------------------------------------------------------------------------------------------ restore time
+
+def _timed_restore(world, dest, **source):
+    """Seconds of one restore of the snapshot into a new, empty data directory ``dest`` (no app: the data path)."""
+    os.makedirs(dest)
+    t0 = time.monotonic()
+    _restore.run(dict({"repository": world["repo"], "host": bed.HOST, "instance": bed.INSTANCE, "data_dir": dest,
+                       "alembic_check": "skip"}, **source))
+    return time.monotonic() - t0
+
+
+def _timed_tool(world, kind, dest):
+    """Seconds of ``python3 -I owb-restore-*.py fetch`` (Debian's python3, the tool as the target holds it)."""
+    b = world["bed"]
+    backend = b.backend(kind)
+    key = [k for k, _size in backend.list("tools/")][0]
+    tool = os.path.join(os.path.dirname(dest), os.path.basename(key))
+    with open(tool, "wb") as f:
+        f.write(backend.get(key))
+    target, extra = {"s3": ("s3://%s/owb" % b.bucket, ["--endpoint-url", b.endpoint]),
+                     "rclone": ("rclone:" + b.targets["rclone"]["remote"], ["--rclone-config", b.rclone_conf]),
+                     "filesystem": (b.dirs["filesystem"], [])}[kind]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    t0 = time.monotonic()
+    subprocess.run(["/usr/bin/python3", "-I", tool, "fetch", world["sid"], "--target", target] + extra + [
+        "--identity", world["identity"], "--host", bed.HOST, "--instance", bed.INSTANCE, "--to", dest,
+        "--key-file", dest + ".key"], env=env, check=True, capture_output=True)
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_restore_time_vs_rclone_copy_down_plus_local_restore(kind, world, tmp_path):
+    """Acceptance: a restore from the target takes <= 1.3x ``rclone copy --transfers 8`` of the same bytes down plus
+    the local restore of the same snapshot. Measured on the data path (both end in the same app start, which only
+    adds the same seconds to both sides), interleaved and best of three: the machine is shared."""
+    times = {"remote": [], "tool": [], "copy": [], "local": []}
+    for i in range(REPEAT):
+        d = str(tmp_path / str(i))
+        times["remote"].append(_timed_restore(world, os.path.join(d, "remote"), repository=os.path.join(d, "repo"),
+                                              source=kind, targets=[world["bed"].targets[kind]],
+                                              age_identity=world["identity"]))
+        times["copy"].append(world["bed"].rclone_copy_s(kind, os.path.join(d, "copy")))
+        times["local"].append(_timed_restore(world, os.path.join(d, "local")))
+        times["tool"].append(_timed_tool(world, kind, os.path.join(d, "tool")))
+        shutil.rmtree(d)
+    best = {k: min(v) for k, v in times.items()}
+    baseline = best["copy"] + best["local"]
+    _record("%s_best_of_%d_s" % (kind, REPEAT), best)
+    _record("%s_restore_ratio" % kind, best["remote"] / baseline)
+    _record("%s_tool_ratio" % kind, best["tool"] / baseline)
+    assert best["remote"] <= MAX_RATIO * baseline and best["tool"] <= MAX_RATIO * baseline, _T

@@ -28,7 +28,6 @@ import uuid
 import pytest
 
 import offsite_bed as bed
-import owui_client as oc
 from engine import collections_root
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _restore, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
@@ -47,7 +46,7 @@ QUIET = {"WRITE_INTERVAL": "3600"}
 
 
 @pytest.fixture
-def world(sample_app_factory, moto_url, tmp_path):
+def world(sample_app_factory, moto_url, tmp_path):  # noqa: F811 (fixture)
     """A quiet sample app, the three targets (encrypted to a fresh age key), an empty local repository."""
     identity, recipient = bed.age_keypair(tmp_path)
     b = bed.Bed(tmp_path, moto_url, [recipient])
@@ -148,7 +147,7 @@ def test_wrong_identity_refused_before_the_app_stops(world):
 # ------------------------------------------------------------------------------------------ backup side
 
 @pytest.fixture
-def proxy(moto_url):
+def proxy(moto_url):  # noqa: F811 (fixture)
     """The fault proxy (tests/testbed/faultproxy.py) in front of this module's moto, counters at zero."""
     p = FaultProxy(moto_url).start()
     yield p
@@ -212,7 +211,7 @@ def test_short_burst_of_500_and_503_and_a_reset_mid_multipart_are_retried(world,
     assert _direct(world, target) == [res["snapshot"]["snapshot_id"]]
 
 
-def test_wrong_credentials(world, proxy, moto_auth):
+def test_wrong_credentials(world, proxy, moto_auth):  # noqa: F811 (fixture)
     b = world["bed"]
     bad = b.s3_target("s3-wrongkey", url=proxy.url, access_key_id="AKIAOWBWRONGKEY00001",
                       secret_access_key="owb-wrong-secret-0123456789")
