@@ -112,6 +112,7 @@ class Bed(object):
     def rclone_copy_s(self, kind, dest):
         """Seconds for ``rclone copy --transfers 8`` of the whole store of target ``kind`` into ``dest``."""
         env = dict(os.environ, RCLONE_CONFIG=self.rclone_conf)
+        env.pop("AWS_CA_BUNDLE", None)  # rclone's AWS SDK refuses a custom bundle on a plain-http endpoint
         if kind == "s3":
             env.update(RCLONE_CONFIG_OWBS3_TYPE="s3", RCLONE_CONFIG_OWBS3_PROVIDER="Other",
                        RCLONE_CONFIG_OWBS3_ENDPOINT=self.endpoint, RCLONE_CONFIG_OWBS3_ACCESS_KEY_ID="testing",
@@ -120,8 +121,11 @@ class Bed(object):
         else:
             src = self.targets[kind].get("remote") or self.dirs[kind]
         t0 = time.monotonic()
-        subprocess.run(["rclone", "copy", "--transfers", "8", src, dest], env=env, check=True, capture_output=True)
-        return time.monotonic() - t0
+        proc = subprocess.run(["rclone", "copy", "--transfers", "8", src, dest], env=env, capture_output=True, text=True,
+                              check=False)
+        took = time.monotonic() - t0
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return took
 
 
 def _tar(files):
@@ -170,22 +174,33 @@ class FreshHost(object):
             raise AssertionError("on the fresh host: %s -> exit %s\n%s" % (script, res.exit_code, out[-4000:]))
         return res.exit_code, out
 
+    def _ansible(self, tool, args, timeout):
+        inv = os.path.join("/tmp", "owbt-inv-%s.ini" % self.name)
+        with open(inv, "w", encoding="utf-8") as f:
+            f.write("[openwebui]\n%s ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n"
+                    % self.name)
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1")
+        try:
+            return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool), "-i", inv] + args, capture_output=True,
+                                  text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
+        finally:
+            os.unlink(inv)
+
     def playbook(self, playbook, extra_vars, timeout=1200):
         """``ansible-playbook`` of this collection against the host (docker connection). Returns
         ``(CompletedProcess, results of the tasks by name)`` (ansible.posix.json callback)."""
-        inventory = "[openwebui]\n%s ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n" % self.name
-        inv = os.path.join("/tmp", "owbt-inv-%s.ini" % self.name)
-        with open(inv, "w", encoding="utf-8") as f:
-            f.write(inventory)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
-        cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inv,
-               os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(extra_vars)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
-        finally:
-            os.unlink(inv)
+        proc = self._ansible("ansible-playbook", [os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(extra_vars)],
+                             timeout)
         return proc, task_results(proc.stdout, self.name)
+
+    def module(self, name, args, timeout=300):
+        """One module of this collection on the host (``ansible -m``); returns its result."""
+        proc = self._ansible("ansible", [self.name, "-b", "-m", "sage_open_webui.backup." + name, "-a", json.dumps(args)],
+                             timeout)
+        res = task_results(proc.stdout, self.name)
+        assert proc.returncode == 0 and res, (proc.stdout + proc.stderr)[-3000:]
+        return list(res.values())[0]
 
     def remove(self):
         try:
