@@ -290,6 +290,10 @@ def test_kill_9_during_upload_then_the_next_run_sends_only_what_is_missing(world
     assert c["puts_to_existing"] == 0 and c["overwrites"] == 0 and c["deletes"] == 0, c
     assert all(after[k] == there[k] for k in there), "what was there is unchanged"
     assert c["body_bytes"] <= new_bytes * 1.02 + (64 << 10), (c, new_bytes)
-    assert len(_store.list_snapshots(direct, bed.HOST, bed.INSTANCE)) == 1
+    listed = _store.list_snapshots(direct, bed.HOST, bed.INSTANCE)
+    assert len(listed) == 1
+    record = _store.load_record(direct, bed.HOST, bed.INSTANCE, listed[0]["id"])
+    reused = {k.rsplit("/", 1)[-1] for k in packs_there}
+    assert reused <= set(record["packs"]), "the packs the killed run left are used, not sent again under new names"
     with open(str(tmp_path / "status2.json"), encoding="utf-8") as f:
         assert json.load(f)["status"] == "ok"
