@@ -38,7 +38,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets im
 def parse_target(args):
     """``--target`` (s3://bucket/prefix, rclone:remote:path, /path) and its options -> a normalized target."""
     spec = args.target
-    t = {"name": "target", "concurrency": args.concurrency}
+    t = {"concurrency": args.concurrency}
     if spec.startswith("s3://"):
         bucket, _, prefix = spec[len("s3://"):].partition("/")
         t.update(type="s3", bucket=bucket, prefix=prefix, endpoint_url=args.endpoint_url, region=args.region,
@@ -49,6 +49,7 @@ def parse_target(args):
         t.update(type="filesystem", path=spec)
     else:
         raise BackupError("--target %r is not a target" % spec, "give s3://bucket/prefix, rclone:remote:path or an absolute path")
+    t["name"] = t["type"]  # messages say "target s3 (s3://bucket/prefix at ...)"
     return normalize(t)
 
 

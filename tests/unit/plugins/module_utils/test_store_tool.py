@@ -83,7 +83,7 @@ def test_tool_with_a_wrong_identity_says_so_and_writes_nothing(tool):
     os.makedirs(os.path.dirname(dest))
     res = _run(tool, "fetch", "latest", "--target", tool["store"], "--identity", other, "--to", dest)
     assert res.returncode == 1
-    assert "target target (%s)" % tool["store"] in res.stderr and "does not match this snapshot's recipients" in res.stderr
+    assert "target filesystem (%s)" % tool["store"] in res.stderr and "does not match this snapshot's recipients" in res.stderr
     assert os.listdir(os.path.dirname(dest)) == []
 
 
