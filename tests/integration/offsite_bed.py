@@ -11,7 +11,8 @@
   (no proxy) to look at what is really stored; ``listed(name)`` lists the complete remote snapshots.
 - ``FreshHost``: a new systemd container from the base image with nothing of this collection on it, only the
   Docker socket (to run Open WebUI beside it), the target's mount or credentials and the age identity.
-  ``playbook(...)`` runs a playbook of the collection against it through the docker connection.
+  ``playbook(...)`` runs a playbook of the collection against it through the docker connection, ``module(...)``
+  one module (``ansible -m``), ``sh(...)`` a command.
 - ``rclone_copy_s(...)``: the baseline, ``rclone copy`` of a target's bytes down to a local directory.
 """
 
