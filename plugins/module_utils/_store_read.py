@@ -235,7 +235,7 @@ class RemoteSource(object):
 
 
 def _wanted(rel, only, ollama):
-    tree, _, rest = rel.partition("/")
+    tree, _sep, rest = rel.partition("/")
     if tree == "data":
         return only is None or selected(rest, only)
     return tree == "secret" or ollama

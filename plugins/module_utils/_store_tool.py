@@ -40,7 +40,7 @@ def parse_target(args):
     spec = args.target
     t = {"concurrency": args.concurrency}
     if spec.startswith("s3://"):
-        bucket, _, prefix = spec[len("s3://"):].partition("/")
+        bucket, _sep, prefix = spec[len("s3://"):].partition("/")
         t.update(type="s3", bucket=bucket, prefix=prefix, endpoint_url=args.endpoint_url, region=args.region,
                  profile=args.profile)
     elif spec.startswith("rclone:"):

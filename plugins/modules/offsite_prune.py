@@ -135,23 +135,23 @@ targets:
       sample: "target b2: deleted 3 snapshot(s) and 2 pack(s), 31.0 MiB freed; 1 pack(s) newly marked unreferenced"
     error:
       description: What went wrong.
-      returned: when O(status=failed)
+      returned: when this target failed
       type: str
       sample: "target b2 (s3://my-owb-backups): deleting 1 object(s) failed, e.g. snapshots/web1/open-webui/20261101T031500Z.json: AccessDenied"
     fix:
       description: How to fix it.
-      returned: when O(status=failed)
+      returned: when this target failed
       type: str
       sample: prune with the delete-capable credential (docs/OFFSITE.md, Bucket policies), then run it again
     deleted:
       description: Keys of the snapshot records deleted (or that would be), oldest first per host/instance.
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: list
       elements: str
       sample: ["snapshots/web1/open-webui/20261101T031500Z.json"]
     kept:
       description: The snapshots kept, newest first per host/instance, with every rule that keeps each one.
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: list
       elements: dict
       contains:
@@ -178,27 +178,27 @@ targets:
           sample: ["newest verified", "daily 2026-11-27"]
     marked:
       description: Packs newly found unreferenced and marked in a new C(prune/pending-*) record.
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: int
       sample: 1
     waiting:
       description: Packs marked by an earlier run that are still unreferenced and within O(grace_hours).
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: int
       sample: 0
     packs_deleted:
       description: Packs deleted (with their index objects).
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: int
       sample: 2
     pending_removed:
       description: C(prune/pending-*) records removed because every pack they marked is gone or used again.
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: int
       sample: 1
     bytes_freed:
       description: Stored bytes of the objects deleted (records, packs, index objects, pending records).
-      returned: when O(status=ok)
+      returned: when this target was pruned
       type: int
       sample: 32505856
 warnings_list:

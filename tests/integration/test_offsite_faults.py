@@ -35,7 +35,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository
 from ansible_collections.sage_open_webui.backup.tests.tree import tree_state
 # this module's own moto (its authentication is switched on for one test) and its IAM users, from the s3 target's
 # tests; the fault proxy from the test bed
-from test_target_s3 import FaultProxy, moto_auth, moto_url  # noqa: F401  (fixtures)
+from test_target_s3 import FaultProxy, moto_auth, moto_url  # noqa: F401 # pylint: disable=unused-import
 
 pytestmark = [pytest.mark.docker]
 

@@ -83,9 +83,9 @@ def upload(target, snap_dir, host, instance, piece=64 * 1024, pack_target=256 * 
         for off in range(0, len(data), piece):
             part = data[off:off + piece]
             cid = _store.chunk_id(part, key)
-            if cid not in known and cid not in {c for c, _ in pending}:
+            if cid not in known and cid not in {c for c, _data in pending}:
                 pending.append((cid, part))
-                if sum(len(p) for _, p in pending) >= pack_target:
+                if sum(len(p) for _cid, p in pending) >= pack_target:
                     flush()
             entry["chunks"].append(cid)
         files.append(entry)

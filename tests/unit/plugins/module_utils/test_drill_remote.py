@@ -46,12 +46,12 @@ def test_drill_from_a_target_on_a_host_without_snapshots(remote):
     (drill,) = result["drills"]
     assert (drill["host"], drill["instance"], drill["ok"]) == ("h1", "owui", True), drill
     assert drill["files"] == remote["files"] and drill["problems"] == []
-    leftovers = sorted(os.path.relpath(os.path.join(d, f), remote["fresh"]) for d, _, files in os.walk(remote["fresh"]) for f in files)
+    leftovers = sorted(os.path.relpath(os.path.join(d, f), remote["fresh"]) for d, _dirs, files in os.walk(remote["fresh"]) for f in files)
     assert leftovers == [], "the work copy and the scratch copy are removed"
 
 
 def test_a_wrong_identity_fails_the_drill(remote, tmp_path):
-    other, _ = storefixture.keypair(tmp_path)
+    other, _recipient = storefixture.keypair(tmp_path)
     rc, result = module_runner.run_module("openwebui_restore", dict(remote["args"], age_identity=other), remote["tmp"])
     assert rc != 0 and "restore drill failed" in result["msg"], result
     assert not result["drills"][0]["ok"]

@@ -39,7 +39,7 @@ def _run(tool, *args):
     cwd = tool["tmp"] / "empty"
     cwd.mkdir(exist_ok=True)
     return subprocess.run([PYTHON, "-I", tool["path"]] + list(args), cwd=str(cwd), capture_output=True, text=True,
-                          env={"PATH": os.environ["PATH"]}, timeout=300)
+                          env={"PATH": os.environ["PATH"]}, timeout=300, check=False)
 
 
 def test_tool_text_is_deterministic_and_named_by_its_hash():
@@ -62,8 +62,8 @@ def test_tool_lists_and_fetches_without_the_collection(tool):
     res = _run(tool, "fetch", "latest", "--target", tool["store"], "--identity", tool["identity"], "--to", dest)
     assert res.returncode == 0, res.stderr
     want = os.path.join(tool["snap"]["path"], "data")
-    got = {os.path.relpath(os.path.join(d, n), dest) for d, _, ns in os.walk(dest) for n in ns}
-    assert got == {os.path.relpath(os.path.join(d, n), want) for d, _, ns in os.walk(want) for n in ns} and len(got) > 20
+    got = {os.path.relpath(os.path.join(d, n), dest) for d, _dirs, ns in os.walk(dest) for n in ns}
+    assert got == {os.path.relpath(os.path.join(d, n), want) for d, _dirs, ns in os.walk(want) for n in ns} and len(got) > 20
     for rel in got:
         with open(os.path.join(dest, rel), "rb") as a, open(os.path.join(want, rel), "rb") as b:
             assert a.read() == b.read(), rel
@@ -101,7 +101,7 @@ def test_the_tool_the_upload_put_on_the_target_restores_from_it(tool):
     dest = str(tool["tmp"] / "dr" / "data")
     os.makedirs(os.path.dirname(dest))
     res = subprocess.run([PYTHON, "-I", os.path.join(root, "tools", name), "fetch", "latest", "--target", root, "--to", dest],
-                         cwd=os.path.dirname(dest), capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, timeout=300)
+                         cwd=os.path.dirname(dest), capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     with open(os.path.join(dest, "webui.db"), "rb") as a, open(os.path.join(tool["snap"]["path"], "data", "webui.db"), "rb") as b:
         assert a.read() == b.read()

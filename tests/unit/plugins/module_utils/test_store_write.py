@@ -172,7 +172,7 @@ def test_files_sent_before_are_not_read_again_unless_their_pack_is_gone(tmp_path
     assert [r for r in read if r.startswith("data/")] == [] and second["sent"]["objects_sent"] == 1
     assert read_back(target, "20261202T110000Z") == local_tree(snap)
     # a prune marked the packs: the files are read and sent again, never pointed at a pack about to go
-    packs = [k.rsplit("/", 1)[1] for k, _ in _targets.open_backend(target).list("packs/")]
+    packs = [k.rsplit("/", 1)[1] for k, _size in _targets.open_backend(target).list("packs/")]
     _store.put_json(_targets.open_backend(target), _store.pending_key(),
                     {"version": 1, "created": "2026-12-02T00:00:00+00:00", "packs": packs})
     third = upload(target, copy_snapshot(snap, "20261202T120000Z"), tmp_path)
@@ -264,7 +264,7 @@ def test_kill_9_mid_upload_then_the_next_run_sends_only_what_is_missing(tmp_path
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z", files=files, db_rows=10)
     target = fs_target(tmp_path, concurrency=1)
     base = _store_write.__file__
-    for _ in range(6):
+    for _round in range(6):
         base = os.path.dirname(base)
     proc = subprocess.run([sys.executable, "-c", KILLED_RUN, base, json.dumps({k: target[k] for k in ("name", "type", "path", "concurrency")}),
                            snap, str(tmp_path / "cache" / "nas")], env=dict(os.environ, OWB_FAILPOINTS="upload_pack=kill"),

@@ -72,8 +72,8 @@ def test_a_password_rclone_echoes_is_scrubbed_from_the_error(fake, monkeypatch):
 
 
 @pytest.mark.parametrize("stderr, words, transient", [
-    ('Failed to create file system for "x:y": didn\'t find section in config file', ["remote r is not in the rclone config",
-                                                                                       "rclone listremotes --config"], False),
+    ('Failed to create file system for "x:y": didn\'t find section in config file',
+     ["remote r is not in the rclone config", "rclone listremotes --config"], False),
     ("ERROR : Couldn't decrypt configuration, most likely wrong password.\nunable to decrypt configuration",
      ["password is wrong", "rclone_config_pass"], False),
     ("ssh: handshake failed: ssh: unable to authenticate", ["refused the login"], False),

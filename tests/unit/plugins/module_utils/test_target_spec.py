@@ -51,13 +51,6 @@ def test_the_doc_fragment_matches_the_spec(variable, option, kind):
     assert not docs.option_problems(doc, spec, "")
 
 
-def test_the_comparison_sees_a_secret_documented_without_no_log():
-    doc = docs.load(ModuleDocFragment.DOCUMENTATION)["options"]
-    del doc["targets"]["suboptions"]["secret_access_key"]["no_log"]
-    problems = docs.option_problems(doc, {"targets": _target_spec.targets_option()}, "")
-    assert problems == ["targets.secret_access_key: no_log is False in the docs, True in argument_spec"]
-
-
 def test_clean_drops_what_was_left_out_and_normalize_takes_it():
     given = dict.fromkeys(_target_spec.suboptions())
     given.update(name="nas", type="filesystem", path="/mnt/nas/owb", concurrency=2)

@@ -97,7 +97,7 @@ def test_filesystem_rejects_keys_that_leave_the_target(tmp_path):
 def test_rate_limit_holds_the_rate():
     limit = _targets.RateLimit(1 << 20)
     t0 = time.monotonic()
-    for _ in range(6):
+    for _round in range(6):
         limit.take(512 << 10)  # 3 MiB at 1 MiB/s, 1 MiB of burst: >= 2 s
     assert time.monotonic() - t0 >= 1.9
 
