@@ -12,9 +12,7 @@ options given (``bwlimit``, ``concurrency``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -159,18 +157,6 @@ def make_snapshot(root, sid="20261202T100000Z", extra=48 << 20):
     with open(os.path.join(snap, "manifest.json"), "w") as f:
         f.write(json_text(manifest))
     return snap
-
-
-def copy_snapshot(src, sid):
-    """The same snapshot under another id (an unchanged instance's next snapshot)."""
-    dst = os.path.join(os.path.dirname(src), sid)
-    shutil.copytree(src, dst)
-    with open(os.path.join(dst, "manifest.json")) as f:
-        manifest = json.load(f)
-    manifest["snapshot_id"] = sid
-    with open(os.path.join(dst, "manifest.json"), "w") as f:
-        f.write(json_text(manifest))
-    return dst
 
 
 def read_snapshot(backend, sid, host="h1", instance="owui"):

@@ -21,8 +21,9 @@ import uuid
 import pytest
 
 from conftest import free_port
-from target_contract import (SmallFs, assert_clean_error, check_bwlimit, check_contract, check_get_to, copy_snapshot, local_tree,
+from target_contract import (SmallFs, assert_clean_error, check_bwlimit, check_contract, check_get_to, local_tree,
                              make_snapshot, read_snapshot, run_testbed, sha)
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_store_write import copy_snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _offsite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import TargetError, normalize, open_backend
 
