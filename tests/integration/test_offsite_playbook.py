@@ -124,6 +124,14 @@ def test_backup_role_uploads_saves_the_same_targets_and_shows_no_secret(world):
     assert len(fs_records) == 1 and fs_records[0].split("/")[1] == "owui", fs_records
     assert "off-host: s3 ok" in out and "nas ok" in out and "offsite-rclone skipped" in out, out[-4000:]
 
+    # the restore tool the module run put on the target (built inside Ansible's payload) is the whole tool
+    nas = world["targets"][1]["path"]
+    tools = sorted(os.listdir(os.path.join(nas, "tools")))
+    assert len(tools) == 1, tools
+    listed = subprocess.run(["/usr/bin/python3", "-I", os.path.join(nas, "tools", tools[0]), "list", "--target", nas],
+                            capture_output=True, text=True, timeout=120, check=False, cwd=str(world["tmp"]))
+    assert listed.returncode == 0 and fs_records[0].rsplit("/", 1)[1][:-len(".json")] in listed.stdout, listed
+
     rclone_conf = world["ev"]["backup_rclone_config_file"]
     assert _mode(rclone_conf) == 0o600 and os.stat(rclone_conf).st_uid == 0
     with open(rclone_conf, encoding="utf-8") as f:
