@@ -132,7 +132,8 @@ def backup(job, check_mode=False, docker=None):
         result["targets"] = _offsite.upload_all(targets, None, snap["host"], snap["instance"],
                                                 _offsite.cache_root(snap["repository"]), check_mode=True)
         result["changed"] = True
-        result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", []))
+        result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", [])) \
+            + _offsite.plain_warnings(targets)
         result["summary"] = _summary(result["snapshot"]["summary"], result["targets"])
         return result
 
@@ -179,6 +180,7 @@ def _after_snapshot(result, snap, retention, targets):
         retention_error = e
     result["targets"] = _offsite.upload_all(targets, result["snapshot"]["path"], snap["host"], snap["instance"],
                                             _offsite.cache_root(snap["repository"]))
+    result["warnings"] += _offsite.plain_warnings(targets)
     bad = _offsite.failed(result["targets"])
     if not bad:
         return retention_error

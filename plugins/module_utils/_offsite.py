@@ -51,6 +51,17 @@ def check_targets(targets):
     return out
 
 
+def plain_warnings(targets):
+    """A warning for each enabled target without recipients: it holds the secret key and every chat in clear."""
+    out = []
+    for raw in targets or []:
+        target = _targets.normalize(clean(raw))
+        if target["enabled"] and not target["recipients"]:
+            out.append("target %s is not encrypted: it holds Open WebUI's secret key and every chat in clear; give it "
+                       "recipients (age public keys, docs/OFFSITE.md) unless the target itself is trusted" % target["name"])
+    return out
+
+
 def _blank(target):
     name = target.get("name") if isinstance(target, dict) else None
     kind = target.get("type") if isinstance(target, dict) else None

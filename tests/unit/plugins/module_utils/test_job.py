@@ -327,12 +327,20 @@ def test_uploads_run_after_retention_and_before_post_hooks(env):
     (out,) = first["targets"]
     assert out["status"] == "ok" and out["snapshot_key"] == "snapshots/h1/owui/%s.json" % sid
     assert "; off-host: nas ok " in first["summary"] and "retention deleted 0" in first["summary"]
+    assert [w for w in first["warnings"] if "target nas is not encrypted" in w and "secret key" in w]
     second = _job.backup(job(env, targets=[_fs(env)], post_hooks=[str(hook)]))
     (out2,) = second["targets"]
     assert second["prune"]["deleted"] == [sid] and out2["objects_sent"] <= 2
     assert out2["bytes_sent"] <= 0.01 * out["bytes_sent"]
     assert os.listdir(os.path.join(env["repo"], ".offsite-cache", "nas"))  # the index, cached
     assert published(env) == [second["snapshot"]["snapshot_id"]]
+
+
+def test_an_encrypted_target_gets_no_clear_text_warning(env):
+    target = dict(_fs(env), recipients=["age1" + "q" * 58])
+    res = _job.backup(job(env, targets=[target]), check_mode=True)
+    assert not [w for w in res["warnings"] if "not encrypted" in w]
+    assert [w for w in _job.backup(job(env, targets=[_fs(env)]), check_mode=True)["warnings"] if "not encrypted" in w]
 
 
 def test_a_failed_target_fails_the_run_keeps_the_snapshot_and_the_other_target(env):
