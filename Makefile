@@ -26,7 +26,7 @@ MOLECULE_ARGS ?=
 
 
 .PHONY: bench
-.PHONY: help venv collection demo test lint sanity unit integration molecule testbed changelog clean
+.PHONY: help venv collection demo test lint sanity unit integration molecule testbed tools changelog clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,8 +92,11 @@ lint: venv collection ## yamllint + ansible-lint (production profile)
 sanity: venv ## ansible-test sanity, offline, on every installed Python it supports
 	ANSIBLE_TEST=$(VENV)/bin/ansible-test tests/sanity/run.sh
 
-unit: venv ## pytest tests/unit (no tests collected counts as a failure)
+unit: venv tools ## pytest tests/unit (no tests collected counts as a failure)
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
+
+tools: ## The command-line tools the tests use for real (age, rclone, sshd, python3-boto3): tests/testbed/tools.sh
+	tests/testbed/tools.sh
 
 integration: venv collection ## pytest tests/integration (real Docker engine, S3 endpoint, playbooks)
 	@if [ -d tests/integration ] && [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \

@@ -10,7 +10,6 @@ this is the module's and the verify role's path to it.)"""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -26,8 +25,6 @@ env = switch_tests.env  # the fixture: a small data directory and its snapshot
 
 @pytest.fixture
 def remote(env, tmp_path):
-    if not shutil.which("age-keygen"):
-        pytest.skip("age is not installed")
     identity, recipient = storefixture.keypair(tmp_path)
     target = storefixture.fs_target(tmp_path / "nas", [recipient])
     os.makedirs(target["path"])

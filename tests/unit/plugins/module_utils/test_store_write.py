@@ -23,7 +23,6 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _sto
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text
 
-needs_age = pytest.mark.skipif(not shutil.which("age") or not shutil.which("age-keygen"), reason="needs the age tool")
 
 
 def make_db(path, rows=3000, page_size=4096):
@@ -334,7 +333,6 @@ def age_keys(tmp_path):
     return str(ident), pub
 
 
-@needs_age
 def test_encrypted_store_hides_names_and_hashes_and_decrypts(tmp_path):
     ident, pub = age_keys(tmp_path)
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")
@@ -359,7 +357,6 @@ def test_encrypted_store_hides_names_and_hashes_and_decrypts(tmp_path):
     assert second["chunks_new"] == 0 and second["sent"]["objects_sent"] == 1
 
 
-@needs_age
 def test_encryption_must_match_the_store(tmp_path):
     _ident, pub = age_keys(tmp_path)
     snap = make_snapshot(tmp_path / "repo", "20261202T100000Z")

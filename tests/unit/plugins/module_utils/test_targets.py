@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -17,7 +16,6 @@ import pytest
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age, _store, _targets
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
-needs_age = pytest.mark.skipif(not shutil.which("age"), reason="the age tool is not installed")
 
 
 def fs_target(path, **kw):
@@ -160,7 +158,6 @@ def test_list_snapshots_reads_only_complete_records(tmp_path):
     assert len(_store.list_snapshots(b)) == 2
 
 
-@needs_age
 def test_sealed_manifest_opens_only_with_the_identity(tmp_path):
     ident, other = tmp_path / "id.txt", tmp_path / "other.txt"
     subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
