@@ -24,7 +24,6 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _tar
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, json_text
 
 
-
 def make_db(path, rows=3000, page_size=4096):
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA page_size=%d" % page_size)

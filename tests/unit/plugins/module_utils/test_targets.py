@@ -17,7 +17,6 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _age
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 
 
-
 def fs_target(path, **kw):
     return _targets.normalize(dict({"name": "nas", "type": "filesystem", "path": str(path)}, **kw))
 
