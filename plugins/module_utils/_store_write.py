@@ -296,7 +296,10 @@ class SentFiles(object):
         st = os.stat(path)
         if st.st_size != hit.get("size"):
             return None
+        with open(path, "rb") as f:
+            piece = piece_size(f.read(100), st.st_size)
         packer.stats["bytes_deduplicated"] += st.st_size
+        packer.stats["chunks_reused"] += -(-st.st_size // piece)  # the pieces it has on the target
         return {"path": rel, "size": st.st_size, "sha256": sha256, "mode": "%04o" % (st.st_mode & 0o7777),
                 "chunks": [list(ref) for ref in hit["chunks"]]}
 

@@ -168,6 +168,9 @@ def test_files_sent_before_are_not_read_again_unless_their_pack_is_gone(tmp_path
     monkeypatch.setattr(_store_write, "add_file", lambda packer, rel, *a: read.append(rel) or real_add(packer, rel, *a))
     second = upload(target, copy_snapshot(snap, "20261202T110000Z"), tmp_path)
     assert [r for r in read if r.startswith("data/")] == [] and second["sent"]["objects_sent"] == 1
+    (tmp_path / "other").mkdir()
+    first_pieces = upload(fs_target(tmp_path / "other"), snap, tmp_path / "other")["chunks_new"]
+    assert second["chunks_reused"] >= first_pieces - 1 > 0  # (the secret key file is read again: small, no manifest hash)
     assert read_back(target, "20261202T110000Z") == local_tree(snap)
     # a prune marked the packs: the files are read and sent again, never pointed at a pack about to go
     packs = [k.rsplit("/", 1)[1] for k, _size in _targets.open_backend(target).list("packs/")]
