@@ -38,12 +38,13 @@ ensure_user() {
 prepare() {  # prepare PORT: keys, config, the user's directory for PORT
   local port="$1" dir="$CACHE_DIR/sftp-$1" home
   home="$(getent passwd "$SFTP_USER" | cut -d: -f6)"
-  mkdir -p "$dir" /run/sshd
-  chmod 711 "$dir"  # sshd reads authorized_keys as the user; the private keys stay 0600
+  local keys="/run/owb-sftp"  # sshd reads authorized_keys as the user: not below the clone, which may be 0700
+  mkdir -p "$dir" /run/sshd "$keys"
+  chmod 755 "$keys"
   [ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C owb-test -f "$dir/id_ed25519"
   [ -f "$dir/other_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C owb-other -f "$dir/other_ed25519"
-  install -m 0644 "$dir/id_ed25519.pub" "$dir/authorized_keys"
+  install -m 0644 "$dir/id_ed25519.pub" "$keys/authorized_keys-$port"
   printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >"$dir/known_hosts"
   install -d -o "$SFTP_USER" -m 0755 "$home/$port"
   cat >"$dir/sshd_config" <<EOF
@@ -51,7 +52,7 @@ Port $port
 ListenAddress 127.0.0.1
 HostKey $dir/host_ed25519
 PidFile $dir/sshd.pid
-AuthorizedKeysFile $dir/authorized_keys
+AuthorizedKeysFile $keys/authorized_keys-$port
 StrictModes no
 AllowUsers $SFTP_USER
 PasswordAuthentication no
