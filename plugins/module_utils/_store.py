@@ -232,18 +232,33 @@ def remember_index(cache_dir, pack_id, index):
     os.replace(tmp, path)
 
 
-def pending_packs(backend):
-    """``{pack id: earliest time (datetime) a prune marked it unreferenced}``; uploads do not reuse these."""
-    out = {}
-    for key, _size in backend.list(PENDING):
+def pending_records(backend):
+    """The prune records that mark packs unreferenced: ``[{"key", "size", "created" (aware datetime), "packs": set}]``
+    (a record removed since the listing is skipped)."""
+    out = []
+    for key, size in backend.list(PENDING):
         try:
             rec = get_json(backend, key, "prune record")
         except BackupError as e:
             if getattr(e, "missing", False):
                 continue
             raise
-        when = datetime.datetime.fromisoformat(rec["created"])
-        for pack_id in rec.get("packs", []):
-            if pack_id not in out or when < out[pack_id]:
-                out[pack_id] = when
+        try:
+            created = datetime.datetime.fromisoformat(rec["created"])
+        except (KeyError, TypeError, ValueError):
+            raise backend.error("prune record %s has no valid created time" % key,
+                                "delete that object by hand; the next prune marks its packs again")
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        out.append({"key": key, "size": size, "created": created, "packs": set(rec.get("packs") or [])})
+    return out
+
+
+def pending_packs(backend):
+    """``{pack id: earliest time (datetime) a prune marked it unreferenced}``; uploads do not reuse these."""
+    out = {}
+    for rec in pending_records(backend):
+        for pack_id in rec["packs"]:
+            if pack_id not in out or rec["created"] < out[pack_id]:
+                out[pack_id] = rec["created"]
     return out

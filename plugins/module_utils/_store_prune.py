@@ -98,7 +98,7 @@ class _Run(object):
         remaining = [s for s in snaps if s["key"] not in gone]
         referenced = self.referenced(remaining)
         packs, index = self.stored()
-        pending = self.pending()
+        pending = _store.pending_records(self.backend)
         deleted_packs = self.collect(pending, referenced, packs, index)
         present = (set(packs) | set(index)) - deleted_packs
         removed = self.remove_pending(pending, present, referenced)
@@ -175,26 +175,6 @@ class _Run(object):
         self.sizes = {_store.pack_key(p): s for p, s in packs.items()}
         self.sizes.update({_store.index_key(p): s for p, s in index.items()})
         return packs, index
-
-    def pending(self):
-        """The pending records: ``[{"key", "size", "created", "packs": set}]`` (one removed meanwhile is skipped)."""
-        out = []
-        for key, size in self.backend.list(_store.PENDING):
-            try:
-                rec = _store.get_json(self.backend, key, "prune record")
-            except BackupError as e:
-                if getattr(e, "missing", False):
-                    continue
-                raise
-            try:
-                created = datetime.datetime.fromisoformat(rec["created"])
-            except (KeyError, TypeError, ValueError):
-                raise self.backend.error("prune record %s has no valid created time" % key,
-                                         "delete that object by hand; the next prune marks its packs again")
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=datetime.timezone.utc)
-            out.append({"key": key, "size": size, "created": created, "packs": set(rec.get("packs") or [])})
-        return out
 
     def collect(self, pending, referenced, packs, index):
         """Delete the packs marked longer than the grace ago and still unreferenced; returns their ids."""
