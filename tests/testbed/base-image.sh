@@ -16,7 +16,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PACKAGES=(
   python3 python3-apt systemd systemd-sysv dbus sqlite3 rsync ca-certificates
   python3-docker python3-boto3 python3-jmespath python3-requests python3-yaml
-  rclone age cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
+  rclone age apprise cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
 )
 
 IMPORT_CHANGES=('ENV container=docker' 'ENV LANG=C.UTF-8' 'CMD ["/lib/systemd/systemd"]')
