@@ -145,3 +145,19 @@ def test_off_and_missing_directory(tmp_path):
 def test_no_records_gives_an_empty_file(tmp_path):
     path, error = _metrics.refresh(str(tmp_path / "none"), str(tmp_path))
     assert error is None and open(path).read() == ""
+
+
+def test_docs_list_every_metric_and_the_rules_name_only_real_ones():
+    import re
+    import yaml
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs")
+    names = {m[0] for m in _metrics.RUN_METRICS + _metrics.TARGET_METRICS}
+    with open(os.path.join(docs, "METRICS.md"), encoding="utf-8") as f:
+        listed = set(re.findall(r"^\| `(owb_\w+)` \|", f.read(), re.M))
+    assert listed == names
+    with open(os.path.join(docs, "alerts.yml"), encoding="utf-8") as f:
+        rules = yaml.safe_load(f)["groups"][0]["rules"]
+    used = {n for rule in rules for n in re.findall(r"owb_\w+", rule["expr"])}
+    assert used and used <= names
+    assert [r["alert"] for r in rules] == ["OpenWebUINoVerifiedBackup", "OpenWebUIBackupTargetFailing",
+                                           "OpenWebUIRestoreDrillFailing"]
