@@ -19,7 +19,9 @@ import email.message
 import json
 import os
 import re
+import shutil
 import smtplib
+import ssl
 import subprocess
 import tempfile
 import urllib.parse
@@ -155,7 +157,7 @@ def _send_email(n, event, record):
     msg.set_content(_body(event, record) + "\n")
     with smtplib.SMTP(n["smtp_host"], n["smtp_port"], timeout=n["timeout"]) as smtp:
         if n["starttls"]:
-            smtp.starttls()
+            smtp.starttls(context=ssl.create_default_context())  # smtplib's own default checks no certificate
         if n["username"]:
             smtp.login(n["username"], n["password"] or "")
         smtp.send_message(msg)
@@ -163,6 +165,8 @@ def _send_email(n, event, record):
 
 def _send_apprise(n, event, record):
     """The URL goes in a 0600 config file, not on the command line (where ``ps`` shows it); the body on stdin."""
+    if not shutil.which("apprise"):
+        raise RuntimeError("the apprise command is missing: install the apprise package (the install role does)")
     fd, config = tempfile.mkstemp(prefix="owb-apprise-", suffix=".txt")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

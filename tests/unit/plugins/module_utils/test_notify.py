@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -150,6 +151,41 @@ def test_email_through_smtp(receivers):
     assert msg["subject"] == "web1/open-webui daily: backup failed"
     assert (msg["from"], msg["to"], msg["user"]) == ("owb@web1", ["ops@example.com", "dev@example.com"], "owb")
     assert msg["body"].strip() == RECORD["summary"]
+
+
+def test_email_starttls_checks_the_certificate(monkeypatch):
+    calls = []
+
+    class FakeSMTP(object):
+        def __init__(self, host, port, timeout):
+            calls.append(("connect", host, port, timeout))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def starttls(self, context=None):
+            calls.append(("starttls", context.verify_mode, context.check_hostname))
+
+        def login(self, user, password):
+            calls.append(("login", user))
+
+        def send_message(self, msg):
+            calls.append(("send", msg["To"]))
+    monkeypatch.setattr(_notify.smtplib, "SMTP", FakeSMTP)
+    mail = [{"type": "email", "smtp_host": "mail.example.com", "starttls": True, "to": ["a@example.com"],
+             "username": "u", "password": SECRET}]
+    assert _notify.send(mail, "failure", RECORD)[0]["ok"] is True
+    assert calls == [("connect", "mail.example.com", 587, 10), ("starttls", ssl.CERT_REQUIRED, True), ("login", "u"),
+                     ("send", "a@example.com")]
+
+
+def test_apprise_missing_is_an_outcome(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (outcome,) = _notify.send([{"type": "apprise", "url": "json://x/" + SECRET}], "failure", RECORD)
+    assert outcome["ok"] is False and "install the apprise package" in outcome["error"]
 
 
 @pytest.fixture
