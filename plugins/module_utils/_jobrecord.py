@@ -62,6 +62,5 @@ def local(repo):
 
 
 def target(outcome):
-    return {"name": outcome.get("name"), "type": outcome.get("type"), "status": outcome.get("status"),
-            "bytes_sent": outcome.get("bytes_sent", 0), "error": outcome.get("error")}
-
+    """One target's outcome as the job returns it (scrubbed of secrets), with the record's keys always present."""
+    return dict(outcome, bytes_sent=outcome.get("bytes_sent", 0), error=outcome.get("error"))
