@@ -369,12 +369,19 @@ def save(path, job, check_mode=False):
                      "before_header": path, "after_header": path}}
 
 
+NOTIFY_SECRETS = ("url", "password")  # the secret keys of a notifier (fleet.md; _notify_spec marks them no_log)
+
+
 def redacted(job):
-    """The job safe to show: every target's secrets replaced by ``********`` (the job file keeps them, 0600)."""
-    targets = job.get("targets")
-    if not isinstance(targets, list):
-        return job
-    return dict(job, targets=[_targets.redact(t) if isinstance(t, dict) else t for t in targets])
+    """The job safe to show: the secrets of every target and notifier replaced by ``********`` (the job file keeps
+    them, 0600)."""
+    out = dict(job)
+    if isinstance(job.get("targets"), list):
+        out["targets"] = [_targets.redact(t) if isinstance(t, dict) else t for t in job["targets"]]
+    if isinstance(job.get("notify"), list):
+        out["notify"] = [{k: "********" if k in NOTIFY_SECRETS and v else v for k, v in n.items()} if isinstance(n, dict) else n
+                         for n in job["notify"]]
+    return out
 
 
 def _redacted_text(text):

@@ -210,3 +210,15 @@ def test_two_plans_started_together_run_one_after_the_other(env):
     assert recs[0]["finished"] <= recs[1]["started"], recs
     assert sum("waiting for plan" in o for o in outs) == 1, outs
     assert len(published(env)) == 2
+
+
+def test_save_never_shows_a_notifier_secret(env, tmp_path):
+    notify = [{"name": "ops", "type": "email", "url": "https://hooks.example/SECRETPATH", "password": "SMTPSECRET",
+               "to": ["ops@example.org"]}]
+    jf = str(tmp_path / "etc" / "owui@daily.json")
+    _job.save(jf, job(env, plan="daily", notify=notify))
+    res = _job.save(jf, job(env, plan="daily", notify=[dict(notify[0], to=["other@example.org"])]))
+    shown = json.dumps(res)
+    for secret in ("SECRETPATH", "SMTPSECRET"):
+        assert secret not in shown and secret in open(jf).read()
+    assert "other@example.org" in res["diff"]["after"] and res["job"]["notify"][0]["url"] == "********"
