@@ -5,8 +5,11 @@
 """One backup job, two triggers.
 
 ``backup(job)`` is the whole backup of one instance: pre hooks, the snapshot (which resumes exactly what it
-paused or stopped, nothing else), local retention, the off-host copies (``targets``: after the app runs again),
-post hooks (also after a failure, with ``OWB_STATUS``). The
+paused or stopped, nothing else; or the newest verified one when it is younger than ``reuse_within``), local
+retention (this ``plan``'s policy), the off-host copies (``targets``: after the app runs again), post hooks
+(also after a failure, with ``OWB_STATUS``); all of it under the instance's job lock, so two plans of one
+instance run one after the other. Then the run record (``status_dir``), the metrics (``metrics_dir``) and the
+notifications (``notify``). The
 ``openwebui_backup`` module runs it for ``ansible-playbook``; a systemd timer or cron runs the very same
 function on the host through ``main()`` (``owb-backup <job.json>``), with the job file that module wrote
 (``action: save``) from the same role variables. No Ansible imports.
@@ -14,26 +17,38 @@ function on the host through ``main()`` (``owb-backup <job.json>``), with the jo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
 import traceback
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known, json_text, read_json, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
+    BackupError, check_known, json_text, read_json, utcnow, write_json)
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _jobrecord
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _metrics
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _notify
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _offsite
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
 HOOK_TIMEOUT = 3600
 KEEP = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
+STATUS_DIR = "/var/lib/sage-open-webui-backup"
 EXTRA = {"pre_hooks": [], "post_hooks": [], "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
-         "targets": []}
+         "targets": [], "plan": "default", "reuse_within": 0, "notify": [], "status_dir": STATUS_DIR, "metrics_dir": ""}
 JOB_SCHEMA = 1
+PLAN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+RESERVED_PLANS = ("drill", "pull")
 _BOOL = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -63,11 +78,12 @@ def _coerce(key, value, default):
 
 
 def split(job):
-    """``(snapshot job, hooks, retention policy, targets)`` from one job dict; unknown keys are refused."""
+    """``(snapshot job, hooks, retention policy, targets, run settings)`` from one job dict; unknown keys are
+    refused."""
     defaults = dict(_snapshot.DEFAULTS)
     defaults.update(EXTRA)
     check_known({k: v for k, v in job.items() if k != "job_schema"}, defaults, "backup job")
-    values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults and k != "targets"}
+    values = {k: _coerce(k, job[k], defaults[k]) for k in job if k in defaults and k not in ("targets", "notify")}
     snap = {k: v for k, v in values.items() if k in _snapshot.DEFAULTS}
     hooks = {"pre": values.get("pre_hooks") or [], "post": values.get("post_hooks") or []}
     for kind, cmds in hooks.items():
@@ -81,7 +97,26 @@ def split(job):
                                   "wrap those in sh -c '...')")
     policy = _retention.validate_policy({k: values.get(k, EXTRA[k]) for k in KEEP})
     policy.pop("keep_within", None)
-    return snap, hooks, policy, _offsite.check_targets(job.get("targets"))
+    return snap, hooks, policy, _offsite.check_targets(job.get("targets")), _run_settings(values, job.get("notify"))
+
+
+def _run_settings(values, notify):
+    """The plan of the job and where its run record, metrics and notifications go (docs/PLANS.md)."""
+    run = {k: EXTRA[k] if values.get(k) is None else values[k] for k in ("plan", "reuse_within", "status_dir", "metrics_dir")}
+    plan = run["plan"]
+    if not isinstance(plan, str) or not PLAN_RE.match(plan) or plan in RESERVED_PLANS:
+        raise BackupError("plan name %r is not valid (lower-case letters, digits, - and _, at most 32, starting with a "
+                          "letter or digit; %s are reserved)" % (plan, " and ".join(RESERVED_PLANS)),
+                          "name the plan e.g. daily or weekly-nas")
+    if run["reuse_within"] < 0:
+        raise BackupError("reuse_within must be 0 or more seconds, got %r" % run["reuse_within"],
+                          "set reuse_within to 0 (always take a new snapshot) or a number of seconds, e.g. 21600")
+    for key, example in (("status_dir", STATUS_DIR), ("metrics_dir", '/var/lib/prometheus/node-exporter (or "" for none)')):
+        value = run[key]
+        if not isinstance(value, str) or (value or key == "status_dir") and not os.path.isabs(value):
+            raise BackupError("%s must be an absolute path, got %r" % (key, value), "set %s to e.g. %s" % (key, example))
+    run["notify"] = _notify.normalize(notify or [])
+    return run
 
 
 def run_hooks(kind, cmds, env):
@@ -106,9 +141,49 @@ def run_hooks(kind, cmds, env):
 
 
 def check(job):
-    """``(normalized snapshot job, hooks, retention policy, targets)``: every check a run makes before it starts."""
-    snap, hooks, policy, targets = split(job)
-    return _snapshot.normalize(snap), hooks, policy, targets
+    """``(normalized snapshot job, hooks, retention policy, targets, run settings)``: every check a run makes
+    before it starts."""
+    snap, hooks, policy, targets, run = split(job)
+    return _snapshot.normalize(snap), hooks, policy, targets, run
+
+
+@contextlib.contextmanager
+def job_lock(status_dir, instance, plan, log):
+    """Two jobs (plans) of one instance never run at the same time: an exclusive flock on
+    ``<status_dir>/<instance>.job.lock`` for the whole job. A second job WAITS for it (``log``: "waiting for plan
+    X"); the kernel drops the lock when its holder dies."""
+    os.makedirs(status_dir, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(status_dir, "%s.job.lock" % instance), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "(unknown)"
+            log("waiting for plan %s of %s to finish" % (holder, instance))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, ("%s (pid %d)\n" % (plan, os.getpid())).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def reusable(repo, reuse_within, now=None):
+    """The newest verified snapshot when it is younger than ``reuse_within`` seconds (0: never), else None."""
+    ref = repo.latest_verified() if reuse_within > 0 else None
+    if ref is None or (now or utcnow()) - ref.created > datetime.timedelta(seconds=reuse_within):
+        return None
+    return ref
+
+
+def _reused(ref, reuse_within):
+    """The snapshot result of a run that reuses ``ref`` (no freeze, nothing new written)."""
+    m = ref.manifest
+    age = int((utcnow() - ref.created).total_seconds())
+    return {"changed": False, "reused": True, "snapshot_id": ref.id, "path": ref.path, "mode": m.get("mode"),
+            "previous": None, "totals": m.get("totals", {}), "timing_ms": {"total": 0, "freeze": 0, "downtime": 0},
+            "warnings": [], "summary": "%s reused (verified, %d s old, reuse_within %d s): no freeze, no new snapshot"
+            % (ref.id, age, reuse_within)}
 
 
 def _summary(text, outcomes):
@@ -116,34 +191,90 @@ def _summary(text, outcomes):
     return "%s; %s" % (text, off) if off else text
 
 
-def backup(job, check_mode=False, docker=None):
-    """The whole backup of one instance. Returns ``{changed, snapshot, prune, targets, hooks, summary, warnings}``;
-    raises BackupError (after the post hooks ran) when it failed."""
-    snap, hooks, policy, targets = check(job)
-    env = {"OWB_INSTANCE": snap["instance"]}
-    retention = dict(policy, repository=snap["repository"], host=snap["host"], instance=snap["instance"])
+def backup(job, check_mode=False, docker=None, trigger="ansible", log=None):
+    """The whole backup of one instance, under the instance's job lock (a second plan waits). Returns
+    ``{changed, snapshot, prune, targets, hooks, summary, warnings, record}``; raises BackupError (after the post
+    hooks ran, with the run ``record`` in its details) when it failed. Outside check mode the run record goes to
+    ``status_dir``, the metrics to ``metrics_dir``, and ``notify`` hears of the start and the end: a failure of
+    any of those is a warning, never a lost backup."""
+    snap, hooks, policy, targets, run = check(job)
+    if check_mode:
+        return _preview(snap, hooks, policy, targets, run, docker)
+    repo = Repository(snap["repository"], snap["host"], snap["instance"])
     result = {"changed": False, "snapshot": None, "prune": None, "targets": [], "hooks": {"pre": [], "post": []},
               "warnings": []}
-    if check_mode:
-        result["snapshot"] = _snapshot.run(snap, docker=docker, check_mode=True)
-        result["hooks"] = {"would_run": hooks}
-        if result["snapshot"].get("previous"):
-            result["prune"] = _retention.prune(retention, check_mode=True)
-        result["targets"] = _offsite.upload_all(targets, None, snap["host"], snap["instance"],
-                                                _offsite.cache_root(snap["repository"]), check_mode=True)
-        result["changed"] = True
-        result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", [])) \
-            + _offsite.plain_warnings(targets)
-        result["summary"] = _summary(result["snapshot"]["summary"], result["targets"])
-        return result
+    with job_lock(run["status_dir"], snap["instance"], run["plan"], log or (lambda line: None)):
+        record = _jobrecord.start(snap, run, trigger)
+        sent = _notify.send(run["notify"], "start", record)
+        failure = None
+        try:
+            _execute(result, snap, hooks, dict(policy, repository=snap["repository"], host=snap["host"],
+                                               instance=snap["instance"]), targets, run, docker, repo)
+        except BackupError as e:
+            failure = e
+        except Exception as e:  # noqa: BLE001 - the run is recorded and notified like any failure
+            failure = BackupError("unexpected error: %s" % e, "see the traceback in the result", exception=traceback.format_exc())
+        record, problems = _signal(run, _jobrecord.finish(record, result, failure, repo), sent)
+    if failure is not None:
+        raise BackupError(failure.problem, failure.fix, **dict(failure.details, record=record,
+                                                               warnings_list=record["warnings"] + problems))
+    result["warnings"] += problems
+    result["record"] = record
+    return result
 
+
+def _signal(run, record, sent):
+    """Write the run record, refresh the metrics, notify the end. Returns ``(record as written, warnings)``: what
+    failed here is a warning, never an exception."""
+    problems = []
+
+    def write(rec):
+        try:  # read back: the run log completes it (last_success)
+            return read_json(_runlog.write(run["status_dir"], rec), "run record", "", "")
+        except (OSError, BackupError) as e:
+            problems.append("the run record could not be written to %s: %s" % (run["status_dir"], e))
+            return rec
+    record = write(record)
+    _path, error = _metrics.refresh(run["status_dir"], run["metrics_dir"])
+    if error:
+        problems.append("the metrics could not be written to %s: %s" % (run["metrics_dir"], error))
+    sent = sent + _notify.send(run["notify"], _runlog.event_of(record), record)
+    problems += ["notification %s (%s) failed: %s" % (n.get("name"), n.get("event"), n.get("error")) for n in sent if not n.get("ok")]
+    if sent:
+        record = write(dict(record, notifications=sent))
+    return record, problems
+
+
+def _preview(snap, hooks, policy, targets, run, docker):
+    """Check mode: what a run would do; nothing is written, nobody is notified."""
+    repo = Repository(snap["repository"], snap["host"], snap["instance"])
+    ref = reusable(repo, run["reuse_within"])
+    result = {"changed": True, "prune": None, "hooks": {"would_run": hooks},
+              "snapshot": _reused(ref, run["reuse_within"]) if ref else _snapshot.run(snap, docker=docker, check_mode=True)}
+    if ref or result["snapshot"].get("previous"):
+        result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
+                                                instance=snap["instance"]), check_mode=True,
+                                           protect=[ref.id] if ref else [], plan_name=run["plan"])
+    result["targets"] = _offsite.upload_all(targets, None, snap["host"], snap["instance"],
+                                            _offsite.cache_root(snap["repository"]), check_mode=True)
+    result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", [])) \
+        + _offsite.plain_warnings(targets)
+    result["summary"] = _summary(result["snapshot"]["summary"], result["targets"])
+    return result
+
+
+def _execute(result, snap, hooks, retention, targets, run, docker, repo):
+    """Pre hooks, the snapshot (or the reused one), retention and uploads, post hooks; fills ``result`` as it
+    goes and raises BackupError when the run failed."""
+    env = {"OWB_INSTANCE": snap["instance"], "OWB_PLAN": run["plan"]}
     result["hooks"]["pre"], error = run_hooks("pre", hooks["pre"], env)
     if error:
         raise BackupError("%s; nothing was backed up" % error, "fix the hook (it runs on the managed host as root)",
                           hooks=result["hooks"])
     failure = None
     try:  # the snapshot resumes what it paused or stopped itself (and its safety net, if it cannot)
-        result["snapshot"] = _snapshot.run(snap, docker=docker)
+        ref = reusable(repo, run["reuse_within"])
+        result["snapshot"] = _reused(ref, run["reuse_within"]) if ref else _snapshot.run(snap, docker=docker)
     except BackupError as e:
         failure = e
     except Exception as e:  # noqa: BLE001 - still run the post hooks
@@ -151,7 +282,7 @@ def backup(job, check_mode=False, docker=None):
                               exception=traceback.format_exc())
     if failure is None:
         result["changed"] = True
-        failure = _after_snapshot(result, snap, retention, targets)
+        failure = _after_snapshot(result, snap, retention, targets, run["plan"])
     post_env = dict(env, OWB_STATUS="failed" if failure else "ok",
                     OWB_SNAPSHOT=(result["snapshot"] or {}).get("path") or "")
     result["hooks"]["post"], post_error = run_hooks("post", hooks["post"], post_env)
@@ -164,17 +295,17 @@ def backup(job, check_mode=False, docker=None):
                           targets=result["targets"])
     result["summary"] = _summary("%s; retention deleted %d" % (result["snapshot"]["summary"], len(result["prune"]["deleted"])),
                                  result["targets"])
-    return result
 
 
-def _after_snapshot(result, snap, retention, targets):
-    """Local retention, then the off-host copies of the new snapshot (the app runs again by now). Returns the
-    failure (a BackupError naming the failed targets, the local snapshot kept) or None."""
+def _after_snapshot(result, snap, retention, targets, plan):
+    """Local retention (this plan's policy, claiming the snapshot for it), then the off-host copies of the
+    snapshot (the app runs again by now). Returns the failure (a BackupError naming the failed targets, the local
+    snapshot kept) or None."""
     sid = result["snapshot"]["snapshot_id"]
     result["warnings"] += result["snapshot"].get("warnings", [])
     retention_error = None
     try:
-        result["prune"] = _retention.prune(retention, protect=[sid])
+        result["prune"] = _retention.prune(retention, protect=[sid], plan_name=plan)
         result["warnings"] += result["prune"].get("warnings", [])
     except BackupError as e:  # the new snapshot still goes off-host
         retention_error = e
@@ -238,12 +369,19 @@ def save(path, job, check_mode=False):
                      "before_header": path, "after_header": path}}
 
 
+NOTIFY_SECRETS = ("url", "password")  # the secret keys of a notifier (fleet.md; _notify_spec marks them no_log)
+
+
 def redacted(job):
-    """The job safe to show: every target's secrets replaced by ``********`` (the job file keeps them, 0600)."""
-    targets = job.get("targets")
-    if not isinstance(targets, list):
-        return job
-    return dict(job, targets=[_targets.redact(t) if isinstance(t, dict) else t for t in targets])
+    """The job safe to show: the secrets of every target and notifier replaced by ``********`` (the job file keeps
+    them, 0600)."""
+    out = dict(job)
+    if isinstance(job.get("targets"), list):
+        out["targets"] = [_targets.redact(t) if isinstance(t, dict) else t for t in job["targets"]]
+    if isinstance(job.get("notify"), list):
+        out["notify"] = [{k: "********" if k in NOTIFY_SECRETS and v else v for k, v in n.items()} if isinstance(n, dict) else n
+                         for n in job["notify"]]
+    return out
 
 
 def _redacted_text(text):
@@ -257,8 +395,9 @@ def _redacted_text(text):
 
 
 def main(argv=None, out=None):
-    """``owb-backup JOB.json [--status FILE] [--check]``: run the job, print a summary, write a status record.
-    Exit 0 on success, 1 when the backup failed, 2 on bad usage or a bad job file."""
+    """``owb-backup JOB.json [--status FILE] [--check]``: run the job (trigger ``timer``), print a summary. The run
+    record goes to the job's status_dir, and also to FILE when given. Exit 0 on success, 1 when the backup
+    failed, 2 on bad usage or a bad job file."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     check = "--check" in argv
@@ -271,32 +410,29 @@ def main(argv=None, out=None):
     if len(argv) != 1 or status_path == "":
         out.write("usage: owb-backup JOB.json [--status FILE] [--check]\n")
         return 2
-    started = datetime.datetime.now(datetime.timezone.utc)
-    record = {"job": argv[0], "started": started.isoformat(), "check_mode": check, "trigger": "host"}
-    rc = 0
+
+    def say(line):
+        out.write("owb-backup: %s\n" % line)
+        out.flush()
     try:
         job = load_job(argv[0])
     except BackupError as e:
-        out.write("owb-backup: %s\n" % e)
+        say(str(e))
         return 2
     try:
-        res = backup(job, check_mode=check)
-        record.update(status="ok", summary=res["summary"], warnings=res["warnings"],
-                      snapshot_id=(res["snapshot"] or {}).get("snapshot_id"),
-                      deleted=(res["prune"] or {}).get("deleted", []), targets=res["targets"])
-        out.write("owb-backup: %s\n" % res["summary"])
+        res = backup(job, check_mode=check, trigger="timer", log=say)
+        rc, record = 0, res.get("record")
+        say(res["summary"])
         for w in res["warnings"]:
-            out.write("owb-backup: warning: %s\n" % w)
+            say("warning: %s" % w)
     except BackupError as e:
-        rc = 1
-        record.update(status="failed", error=str(e), snapshot_id=e.details.get("snapshot_id"),
-                      targets=e.details.get("targets", []))
-        out.write("owb-backup: FAILED: %s\n" % e)
-    record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    if status_path:
+        rc, record = 1, e.details.get("record")
+        say("FAILED: %s" % e)
+        for w in e.details.get("warnings_list", []):
+            say("warning: %s" % w)
+    if status_path and record:
         try:
             write_json(status_path, record)
         except OSError as e:
-            out.write("owb-backup: cannot write the status file %s: %s\n" % (status_path, e.strerror))
-    out.flush()
+            say("cannot write the status file %s: %s" % (status_path, e.strerror))
     return rc

@@ -29,6 +29,11 @@ Verification:
 * When no snapshot is verified at all (for example verification was switched off), the rules apply to
   all snapshots instead and the newest snapshot is always kept: the plan never deletes everything.
 
+Plans (several schedules of one instance, docs/PLANS.md): ``plan_union()`` applies each plan's policy to the
+snapshots that plan took or reused (its *claims*) plus the snapshots no plan claims (older versions count for
+every plan); a snapshot is deleted only when no plan keeps it. ``prune(..., plan=NAME)`` records the plan's
+policy and its claim on the protected (current) snapshot in ``<instance dir>/.plans.json``, under the lock.
+
 A policy that keeps nothing (every ``keep_*`` 0 and no ``keep_within``) is refused: it is almost
 always a mistake (an unset variable), and pruning with it would silently thin the repository down to one
 snapshot.
@@ -37,10 +42,11 @@ snapshot.
 from __future__ import annotations
 
 import datetime
+import os
 import re
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._catalog import open_repository
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, check_known, read_json, write_json
 
 COUNT_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
 POLICY_OPTIONS = COUNT_OPTIONS + ("keep_within",)
@@ -258,6 +264,31 @@ def plan(snapshots, keep_last=0, keep_daily=0, keep_weekly=0, keep_monthly=0, ke
     return {"keep": keep_ordered, "delete": delete}
 
 
+def plan_union(snapshots, policies, claims, protect=(), now=None):
+    """Decide which snapshots several plans keep together.
+
+    ``policies``: ``{plan: {keep_*: n}}``; ``claims``: ``{snapshot id: [plans that took or reused it]}``. Each
+    plan's policy sees its own snapshots and the unclaimed ones (a claim by a plan without a policy counts as
+    none); a snapshot is kept when any plan keeps it (reasons prefixed with the plan when there are several),
+    and the newest verified snapshot (else the newest) always. Same return value as :func:`plan`.
+    """
+    entries = [_entry(item) for item in snapshots]
+    owners = {sid: [p for p in claims.get(sid, []) if p in policies] for sid, _c, _v in entries}
+    keep = {}
+    for name in sorted(policies):
+        mine = [e for e in entries if not owners[e[0]] or name in owners[e[0]]]
+        decided = plan(mine, protect=protect, now=now, **policies[name])
+        for sid, reasons in decided["keep"].items():
+            keep.setdefault(sid, []).extend(reasons if len(policies) == 1 else ["%s: %s" % (name, r) for r in reasons])
+    ordered = sorted(entries, key=lambda e: (e[1], e[0]), reverse=True)
+    newest = ([e for e in ordered if e[2]] or ordered)[:1]
+    for sid, _created, _verified in newest:
+        if sid not in keep:
+            keep[sid] = ["newest verified"]
+    return {"keep": {e[0]: keep[e[0]] for e in ordered if e[0] in keep},
+            "delete": [e[0] for e in reversed(ordered) if e[0] not in keep]}
+
+
 # --------------------------------------------------------------------------- prune: the policy applied
 
 LOCK_TIMEOUT = 10.0
@@ -276,9 +307,14 @@ def _clock_warnings(refs, protect):
     return warnings
 
 
-def _decide(repo, policy, protect):
+def _decide(repo, policy, protect, plans):
+    """What the prune keeps and deletes: ``policy`` over every snapshot, or (``plans``: the claims state with
+    this run's plan and claim added) the union of every plan's policy over its own snapshots."""
     refs = repo.list()
-    decision = plan(refs, protect=protect, **policy)
+    if plans is None:
+        decision = plan(refs, protect=protect, **policy)
+    else:
+        decision = plan_union(refs, plans["plans"], plans["claims"], protect=protect)
     verified = {ref.id: ref.verified for ref in refs}
     kept = [{"id": sid, "verified": verified[sid], "reasons": reasons} for sid, reasons in decision["keep"].items()]
     warnings = _clock_warnings(refs, protect)
@@ -288,9 +324,39 @@ def _decide(repo, policy, protect):
     return refs, kept, decision["delete"], warnings
 
 
-def prune(params, check_mode=False, protect=()):
+PLANS_FILE = ".plans.json"
+
+
+def _claims_path(repo):
+    return os.path.join(repo.path, PLANS_FILE)
+
+
+def _load_plans(repo, name, policy, protect):
+    """The claims state of ``repo`` (``{"plans": {plan: policy}, "claims": {id: [plans]}}``) with plan ``name``'s
+    current policy and its claim on ``protect`` added (in memory)."""
+    path = _claims_path(repo)
+    state = read_json(path, "plans file", "", "delete it (%s); every snapshot then counts for every plan" % path) \
+        if os.path.exists(path) else {}
+    plans = {p: dict(v) for p, v in (state.get("plans") or {}).items()}
+    claims = {sid: list(v) for sid, v in (state.get("claims") or {}).items()}
+    plans[name] = {k: policy[k] for k in COUNT_OPTIONS}
+    for sid in protect:
+        claims[sid] = sorted(set(claims.get(sid, [])) | {name})
+    return {"plans": plans, "claims": claims}
+
+
+def _save_plans(repo, plans, refs, deleted):
+    """Write the claims state, without the claims of snapshots that are gone (called under the lock)."""
+    present = {ref.id for ref in refs} - set(deleted)
+    write_json(_claims_path(repo), {"plans": plans["plans"],
+                                    "claims": {sid: v for sid, v in sorted(plans["claims"].items()) if sid in present}})
+
+
+def prune(params, check_mode=False, protect=(), plan_name=None):
     """Apply the retention policy in ``params`` (repository, host, instance, keep_*) to one repository: the
     work of ``snapshot_prune``, without Ansible. ``protect``: ids never deleted (the current run's snapshot).
+    ``plan_name``: the backup job's plan; its policy then covers the snapshots it claims (``protect`` is claimed
+    for it) and the unclaimed ones, and nothing another plan keeps is deleted (:func:`plan_union`).
     Returns the result dict or raises BackupError."""
     protect = tuple(protect)
     policy = validate_policy({name: params.get(name) for name in COUNT_OPTIONS})
@@ -299,12 +365,14 @@ def prune(params, check_mode=False, protect=()):
 
     deleted = []
     if check_mode:
-        refs, kept, to_delete, warnings = _decide(repo, policy, protect)
+        plans = _load_plans(repo, plan_name, policy, protect) if plan_name else None
+        refs, kept, to_delete, warnings = _decide(repo, policy, protect, plans)
         deleted = list(to_delete)
     else:
         with repo.lock(timeout=LOCK_TIMEOUT):
-            # Decide under the lock: the list cannot change between the plan and the deletions.
-            refs, kept, to_delete, warnings = _decide(repo, policy, protect)
+            # Decide under the lock: the list and the claims cannot change between the plan and the deletions.
+            plans = _load_plans(repo, plan_name, policy, protect) if plan_name else None
+            refs, kept, to_delete, warnings = _decide(repo, policy, protect, plans)
             for snapshot_id in to_delete:
                 try:
                     repo.delete(snapshot_id)
@@ -315,6 +383,8 @@ def prune(params, check_mode=False, protect=()):
                         "check the permissions and free space of the repository, then run the prune again",
                         deleted=deleted, repository_path=repo.path)
                 deleted.append(snapshot_id)
+            if plans is not None:
+                _save_plans(repo, plans, refs, deleted)
 
     before = [ref.id for ref in refs]
     return {

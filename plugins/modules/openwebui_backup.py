@@ -25,6 +25,13 @@ description:
   - With I(action=save) nothing is backed up; the job is checked and written to I(job_file) (mode 0600). A
     systemd timer or cron entry (role C(schedule)) then runs C(owb-backup job_file) on the host, which
     runs the very same job through the same code. One job, two triggers.
+  - A host can have several jobs of one instance, one per I(plan) (for example C(daily) to S3 and C(weekly) for
+    the NAS), each with its own schedule, mode, targets and retention. Two jobs of one instance never run at the
+    same time, the second waits for the first (a lock in I(status_dir)). Each plan's retention applies to the
+    snapshots it took or reused (and to those no plan claims); a snapshot is deleted only when no plan keeps it.
+    See docs/PLANS.md.
+  - Every run (not in check mode) writes its run record to I(status_dir), refreshes the Prometheus metrics in
+    I(metrics_dir) and tells I(notify) of its start and end. A failure there is a warning, never a failed backup.
 author:
   - sage_open_webui.backup contributors (@sage-open-webui)
 extends_documentation_fragment:
@@ -33,6 +40,7 @@ extends_documentation_fragment:
   - sage_open_webui.backup._snapshot
   - sage_open_webui.backup._docker
   - sage_open_webui.backup._target
+  - sage_open_webui.backup._notify
 attributes:
   check_mode:
     support: full
@@ -86,6 +94,30 @@ options:
     description: Keep the newest snapshot of each of the last N months that have one.
     type: int
     default: 6
+  plan:
+    description:
+      - Name of the plan this job belongs to (lower-case letters, digits, C(-) and C(_), at most 32; C(drill) and
+        C(pull) are reserved). Names the run record (C(<instance>@<plan>.json)) and the plan's claim on the
+        snapshots its retention covers.
+    type: str
+    default: default
+  reuse_within:
+    description:
+      - Seconds. When the newest verified local snapshot of the instance is younger, the run reuses it (no freeze,
+        no new snapshot); its off-host copies to this job's I(targets), the retention and the hooks still run.
+      - C(0) always takes a new snapshot.
+    type: int
+    default: 0
+  status_dir:
+    description: Directory (0700) of the run records, one per instance and plan, and of the instance's job lock.
+    type: path
+    default: /var/lib/sage-open-webui-backup
+  metrics_dir:
+    description:
+      - Directory of node_exporter's textfile collector; the metrics of every run record in I(status_dir) are
+        written there after each run. Empty writes no metrics.
+    type: path
+    default: ""
 requirements:
   - Python docker SDK (C(python3-docker)) when I(container) is used.
   - For I(targets) - boto3 (C(python3-boto3)) for C(s3), the C(rclone) program for C(rclone), the C(age) program
@@ -137,6 +169,18 @@ EXAMPLES = r"""
         path: /mnt/nas/owb
         recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
   register: backup
+
+- name: A second plan of the same instance, weekly, cold, kept for the NAS (waits while the daily plan runs)
+  sage_open_webui.backup.openwebui_backup:
+    container: open-webui
+    repository: /var/backups/open-webui
+    plan: weekly
+    mode: cold
+    reuse_within: 21600
+    keep_last: 0
+    keep_daily: 0
+    keep_weekly: 8
+    keep_monthly: 12
 
 - name: Show what each target got
   ansible.builtin.debug:
@@ -269,6 +313,15 @@ job:
   type: dict
   sample: {"job_schema": 1, "repository": "/var/backups/open-webui", "container": "open-webui", "mode": "pause",
            "keep_daily": 7}
+record:
+  description:
+    - The run record written to I(status_dir) (record_schema 1, docs/PLANS.md); also in the result of a failed run.
+    - I(snapshot.reused) is true when the run reused a recent snapshot (I(reuse_within)).
+  returned: action=run, not in check mode
+  type: dict
+  sample: {"record_schema": 1, "kind": "backup", "host": "web1", "instance": "open-webui", "plan": "daily",
+           "trigger": "ansible", "status": "ok", "snapshot": {"id": "20261202T030000Z", "reused": false},
+           "targets": [{"name": "s3", "type": "s3", "status": "ok", "bytes_sent": 1258291, "error": null}]}
 warnings_list:
   description: Warnings of the run (also emitted as Ansible warnings).
   returned: always
@@ -280,7 +333,7 @@ warnings_list:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, run_module
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _target_spec
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job, _notify_spec, _target_spec
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._snapshot import argument_spec as snapshot_spec
 
 OWN = ("action", "job_file")
@@ -298,6 +351,11 @@ def argument_spec():
         keep_weekly=dict(type="int", default=4),
         keep_monthly=dict(type="int", default=6),
         targets=_target_spec.targets_option(),
+        plan=dict(type="str", default="default"),
+        reuse_within=dict(type="int", default=0),
+        notify=_notify_spec.notify_option(),
+        status_dir=dict(type="path", default=_job.STATUS_DIR),
+        metrics_dir=dict(type="path", default=""),
     )
     return spec
 
@@ -313,7 +371,7 @@ def _run(module):
         if not module._diff:
             result.pop("diff")
         return result
-    return _job.backup(job, check_mode=module.check_mode)
+    return _job.backup(job, check_mode=module.check_mode, trigger="ansible", log=module.log)
 
 
 def main():

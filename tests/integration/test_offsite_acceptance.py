@@ -146,7 +146,7 @@ def scenario(docker_client, s3_endpoint, tmp_path_factory):
             counters = proxy.counters()
             doc = json.loads(status)
             assert rc == 0 and doc["status"] == "ok", "%s failed (rc %s):\n%s\n%s" % (label, rc, out[-3000:], status[-3000:])
-            sid = doc["snapshot_id"]
+            sid = doc["snapshot"]["id"]
             runs.append({"label": label, "seconds": round(time.monotonic() - t0, 1), "counters": counters, "output": out,
                          "status": status, "sid": sid, "outcome": doc["targets"][0],
                          "path": os.path.join(repo, HOST, INSTANCE, sid)})

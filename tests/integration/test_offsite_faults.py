@@ -296,4 +296,4 @@ def test_kill_9_during_upload_then_the_next_run_sends_only_what_is_missing(world
     reused = {k.rsplit("/", 1)[-1] for k in packs_there}
     assert reused <= set(record["packs"]), "the packs the killed run left are used, not sent again under new names"
     with open(str(tmp_path / "status2.json"), encoding="utf-8") as f:
-        assert json.load(f)["status"] == "ok"
+        assert json.load(f)["status"] in ("ok", "warning")  # warning: e.g. a target without encryption

@@ -20,7 +20,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECRET_TEXT = ("backup_rclone_config", "restore_age_identity_content")
-SECRET_VARS = SECRET_TEXT + ("backup_targets", "restore_targets", "verify_targets", "__backup_targets", "__backup_targets_in")
+SECRET_VARS = SECRET_TEXT + ("backup_targets", "restore_targets", "verify_targets", "__backup_targets", "__backup_targets_in",
+                             "backup_notify", "schedule_plans", "__schedule_plans", "__schedule_plan_vars", "__backup_plan_vars")
 _SECRET = re.compile(r"\b(%s)\b" % "|".join(SECRET_VARS))
 _JINJA = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 QUIET_KEYS = ("name", "when", "tags", "register", "changed_when", "failed_when", "check_mode", "no_log", "loop_control")

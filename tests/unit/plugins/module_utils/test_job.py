@@ -43,7 +43,7 @@ def env(tmp_path):
 def job(env, **kw):
     j = {"data_dir": env["data"], "repository": env["repo"], "host": "h1", "instance": "owui", "secret_key": "skip",
          "pre_hooks": ["%s pre" % env["hook"]], "post_hooks": ["%s post" % env["hook"]],
-         "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+         "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "status_dir": str(env["tmp"] / "status")}
     j.update(kw)
     return j
 
@@ -174,7 +174,7 @@ def test_bad_job_options_fail_clearly_and_change_nothing(env, kw, problem):
 
 
 def test_hand_edited_values_are_coerced(env):
-    snap, hooks, policy, _targets = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
+    snap, hooks, policy, _targets, _run = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
                                                    freeze_timeout="2.5", pre_hooks="true"))
     assert policy["keep_last"] == 3 and snap["include_ollama"] is False and snap["freeze_timeout"] == 2.5
     assert hooks["pre"] == ["true"]
@@ -194,9 +194,10 @@ def test_main_runs_the_job_file_and_records_the_status(env):
     out = io.StringIO()
     assert _job.main([jf, "--status", status], out=out) == 0
     rec = json.loads(open(status).read())
-    assert rec["status"] == "ok" and rec["snapshot_id"] == published(env)[0] and rec["trigger"] == "host"
+    assert rec["status"] in ("ok", "warning") and rec["snapshot"]["id"] == published(env)[0] and rec["trigger"] == "timer"
+    assert rec == json.loads((env["tmp"] / "status" / "owui@default.json").read_text())
     assert stat.S_IMODE(os.stat(status).st_mode) == 0o600
-    assert out.getvalue().startswith("owb-backup: %s: " % rec["snapshot_id"])
+    assert out.getvalue().startswith("owb-backup: %s: " % rec["snapshot"]["id"])
 
 
 def test_main_reports_a_failed_backup_with_exit_1(env):
@@ -371,7 +372,7 @@ def test_main_records_each_target_in_the_status_file(env):
     jf = write_job(env["tmp"] / "owui.json", job(env, targets=[{"name": "usb", "type": "filesystem", "path": str(not_a_dir)}]))
     assert _job.main([jf, "--status", status], out=io.StringIO()) == 1
     rec = json.loads(open(status).read())
-    assert rec["status"] == "failed" and rec["targets"][0]["status"] == "failed" and rec["snapshot_id"]
+    assert rec["status"] == "failed" and rec["targets"][0]["status"] == "failed" and rec["snapshot"]["id"]
 
 
 @pytest.mark.parametrize("targets, problem", [

@@ -455,7 +455,8 @@ def _fixture_job(tmp_path):
     with tarfile.open(os.path.join(root, "tests", "fixtures", "openwebui-0.12.4", "data.tar.gz")) as tar:
         tar.extractall(str(data), **({"filter": "tar"} if hasattr(tarfile, "data_filter") else {}))
     return {"data_dir": str(data), "repository": str(tmp_path / "repo"), "host": "h1", "instance": "owui",
-            "secret_key": "skip", "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+            "secret_key": "skip", "keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0,
+            "status_dir": str(tmp_path / "status")}
 
 
 def test_backup_after_the_clock_went_back_keeps_its_snapshot_and_warns(tmp_path, monkeypatch):
@@ -474,3 +475,97 @@ def test_backup_after_the_clock_went_back_keeps_its_snapshot_and_warns(tmp_path,
     assert current in on_disk
     assert "current run" in {k["id"]: k["reasons"] for k in second["prune"]["kept"]}[current]
     assert any("CLOCK WENT BACKWARDS" in w and first in w for w in second["warnings"])
+
+
+# --------------------------------------------------------------------------- plans (docs/PLANS.md)
+
+DAILY = {"keep_last": 0, "keep_daily": 2, "keep_weekly": 0, "keep_monthly": 0}
+WEEKLY = {"keep_last": 0, "keep_daily": 0, "keep_weekly": 2, "keep_monthly": 0}
+
+
+def test_plan_union_applies_each_plan_to_its_own_snapshots():
+    """daily keeps 2 days of its own snapshots, weekly 2 weeks of its own: the weekly snapshot of last week is
+    older than every daily one, and daily's policy alone would delete it."""
+    s = snaps("2026-11-22 03:00", "2026-11-29 03:00", "2026-11-30 03:00", "2026-12-01 03:00", "2026-12-02 03:00")
+    claims = {sid(t): ["weekly"] for t in ("2026-11-22 03:00", "2026-11-29 03:00")}
+    claims.update({sid(t): ["daily"] for t in ("2026-11-30 03:00", "2026-12-01 03:00", "2026-12-02 03:00")})
+    decision = _retention.plan_union(s, {"daily": DAILY, "weekly": WEEKLY}, claims)
+    assert decision["delete"] == [sid("2026-11-30 03:00")]
+    assert decision["keep"][sid("2026-11-22 03:00")] == ["weekly: weekly 2026-W47"]
+    assert decision["keep"][sid("2026-12-02 03:00")] == ["daily: newest verified", "daily: daily 2026-12-02"]
+
+
+def test_plan_union_a_snapshot_is_deleted_only_when_no_plan_keeps_it():
+    """One snapshot claimed by both plans (a reuse): daily no longer keeps it, weekly still does."""
+    s = snaps("2026-11-29 03:00", "2026-11-30 03:00", "2026-12-01 03:00")
+    shared = sid("2026-11-29 03:00")
+    claims = {shared: ["daily", "weekly"], sid("2026-11-30 03:00"): ["daily"], sid("2026-12-01 03:00"): ["daily"]}
+    decision = _retention.plan_union(s, {"daily": DAILY, "weekly": WEEKLY}, claims)
+    assert decision["delete"] == [] and decision["keep"][shared] == ["weekly: newest verified", "weekly: weekly 2026-W48"]
+    decision = _retention.plan_union(s, {"daily": DAILY}, claims)  # weekly's claim without its policy: no claim
+    assert decision["delete"] == [shared]
+
+
+def test_plan_union_unclaimed_snapshots_count_for_every_plan():
+    """Snapshots of older versions (no claims file) fill every plan's slots, as if each plan had taken them."""
+    s = snaps("2026-11-15 03:00", "2026-11-22 03:00", "2026-12-01 03:00", "2026-12-02 03:00")
+    decision = _retention.plan_union(s, {"daily": DAILY, "weekly": WEEKLY}, {})
+    assert decision["delete"] == [sid("2026-11-15 03:00")]
+    assert decision["keep"][sid("2026-11-22 03:00")] == ["weekly: weekly 2026-W47"]
+    assert "weekly: weekly 2026-W49" in decision["keep"][sid("2026-12-02 03:00")]
+    assert "daily: daily 2026-12-01" in decision["keep"][sid("2026-12-01 03:00")]
+
+
+def test_plan_union_never_deletes_the_newest_verified_snapshot():
+    s = snaps("2026-11-29 03:00", "2026-12-02 03:00")
+    decision = _retention.plan_union(s, {"weekly": WEEKLY}, {sid("2026-12-02 03:00"): ["gone"], sid("2026-11-29 03:00"): ["weekly"]})
+    assert decision["delete"] == []
+
+
+def test_plan_union_with_one_plan_is_plan():
+    s = daily_series(40, per_day=2)
+    policy = {"keep_last": 3, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 2}
+    assert _retention.plan_union(s, {"default": policy}, {}) == plan(s, **policy)
+
+
+def _published(root, *texts):
+    import json
+    import os
+    for text in texts:
+        path = os.path.join(str(root), "h1", "owui", sid(text))
+        os.makedirs(path)
+        with open(os.path.join(path, "manifest.json"), "w") as f:
+            json.dump({"schema_version": 1, "verification": {"status": "verified"}}, f)
+
+
+def _on_disk(root):
+    from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
+    return [r.id for r in Repository(str(root), "h1", "owui").list()]
+
+
+def test_prune_by_plan_keeps_what_another_plan_keeps(tmp_path):
+    """The daily plan's prune must not delete the weekly plan's snapshots (fails without the union rule: daily's
+    keep_last 1 over every snapshot deletes them)."""
+    import json
+    _published(tmp_path, "2026-11-22 03:00", "2026-11-29 03:00")
+    params = {"repository": str(tmp_path), "host": "h1", "instance": "owui"}
+    for text in ("2026-11-22 03:00", "2026-11-29 03:00"):
+        _retention.prune(dict(params, **WEEKLY), protect=[sid(text)], plan_name="weekly")
+    for text in ("2026-12-01 03:00", "2026-12-02 03:00"):
+        _published(tmp_path, text)
+        res = _retention.prune(dict(params, keep_last=1), protect=[sid(text)], plan_name="daily")
+    assert res["deleted"] == [sid("2026-12-01 03:00")]
+    assert _on_disk(tmp_path) == [sid("2026-11-22 03:00"), sid("2026-11-29 03:00"), sid("2026-12-02 03:00")]
+    with open(str(tmp_path / "h1" / "owui" / ".plans.json")) as f:
+        state = json.load(f)
+    assert state["claims"] == {sid("2026-11-22 03:00"): ["weekly"], sid("2026-11-29 03:00"): ["weekly"],
+                               sid("2026-12-02 03:00"): ["daily"]}
+    assert state["plans"]["daily"]["keep_last"] == 1 and state["plans"]["weekly"]["keep_weekly"] == 2
+
+
+def test_prune_by_plan_in_check_mode_writes_no_claim(tmp_path):
+    _published(tmp_path, "2026-12-01 03:00", "2026-12-02 03:00")
+    res = _retention.prune({"repository": str(tmp_path), "host": "h1", "instance": "owui", "keep_last": 1},
+                           check_mode=True, protect=[sid("2026-12-02 03:00")], plan_name="daily")
+    assert res["deleted"] == [sid("2026-12-01 03:00")] and len(_on_disk(tmp_path)) == 2
+    assert not (tmp_path / "h1" / "owui" / ".plans.json").exists()
