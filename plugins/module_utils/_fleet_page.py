@@ -20,22 +20,23 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _fle
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, human_bytes, utcnow, write_json
 
 CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:14px;margin:0 0 4px}
-.meta{color:#5b6372;margin-bottom:12px}.pill{display:inline-block;padding:2px 10px;border-radius:10px;margin-right:6px}
-table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;
-text-align:left;vertical-align:top}th{background:#eef1f4;font-weight:600}
+body{font:12.5px/1.35 system-ui,sans-serif;margin:20px;color:#1d2330;background:#fafbfc}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}h3{font-size:13px;margin:0 0 4px}
+.meta{color:#5b6372;margin-bottom:8px}.pill{display:inline-block;padding:1px 9px;border-radius:9px;margin-right:6px}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:4px 7px;border-bottom:1px solid #e3e6ea;
+text-align:left;vertical-align:top;white-space:nowrap}th{background:#eef1f4;font-weight:600;white-space:normal}
 tr.green td:first-child{border-left:6px solid #2e9e4f}tr.amber td:first-child{border-left:6px solid #e0a100}
-tr.red td:first-child{border-left:6px solid #d23a3a}tr.red{background:#fdeeee}
-.green{color:#1f7a3a}.amber{color:#8a6300}.red{color:#b02a2a;font-weight:600}
+tr.red td:first-child{border-left:6px solid #d23a3a}tr.red{background:#fdf1f1}
+span.green{color:#1f7a3a}span.amber{color:#8a6300}span.red{color:#b02a2a;font-weight:600}
 .pill.green{background:#dff3e5}.pill.amber{background:#fdf0c8}.pill.red{background:#f9d6d6}
-.err{color:#b02a2a;max-width:420px;word-break:break-word}.charts{display:flex;flex-wrap:wrap;gap:16px}
-.chart{background:#fff;border:1px solid #e3e6ea;padding:10px}svg text{font:11px system-ui,sans-serif;fill:#5b6372}
+td.wrap{white-space:normal;min-width:90px}.err{color:#b02a2a;min-width:180px;white-space:normal;word-break:break-word}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{background:#fff;border:1px solid #e3e6ea;padding:8px}
+svg text{font:11px system-ui,sans-serif;fill:#5b6372}
 """
-W, H = 520, 200          # chart size
+W, H = 520, 170          # chart size
 PAD_L, PAD_R = 56, 10
-SIZE_TOP, SIZE_H = 8, 70  # size bars panel
-AGE_TOP, AGE_H = 100, 70  # age saw tooth panel
+SIZE_TOP, SIZE_H = 8, 60  # size bars panel
+AGE_TOP, AGE_H = 84, 60  # age saw tooth panel
 
 
 def esc(value):
@@ -45,7 +46,7 @@ def esc(value):
 def _cells(row, now):
     cells = _fleet.cells(row, now)
     status = '<span class="%s">%s</span>' % (esc(row["colour"]), esc(cells[4]))
-    targets = ", ".join('<span class="%s">%s %s</span>' % ("red" if t["status"] == "failed" else "", esc(t["name"]),
+    targets = ", ".join('<span class="%s">%s %s</span>' % ("red" if t["status"] == "failed" else "green", esc(t["name"]),
                                                           esc(t["status"])) for t in row["targets"]) or "-"
     out = [esc(c) for c in cells]
     out[0] = '<span class="pill %s">%s</span>' % (esc(row["colour"]), esc(row["colour"]))
@@ -60,7 +61,8 @@ def table(doc, now):
     for row in doc["rows"]:
         attrs = 'class="%s" data-host="%s" data-plan="%s" data-status="%s"' % (
             esc(row["colour"]), esc(row["host"]), esc(row["plan"]), esc(row["status"]))
-        body.append("<tr %s>%s</tr>" % (attrs, "".join("<td>%s</td>" % c for c in _cells(row, now))))
+        tds = ["<td%s>%s</td>" % (' class="wrap"' if i in (1, 10) else "", c) for i, c in enumerate(_cells(row, now))]
+        body.append("<tr %s>%s</tr>" % (attrs, "".join(tds)))
     return '<table id="fleet"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, "".join(body))
 
 
@@ -105,9 +107,9 @@ def chart(host, instance, points, now, fresh_hours):
                  % (" ".join(line), "#d23a3a" if ages[-1] >= fresh_hours else "#2e9e4f"))
     parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#d23a3a" stroke-dasharray="4 3"/>'
                  % (PAD_L, W - PAD_R, limit, limit))
-    labels = [(4, SIZE_TOP + 10, "size"), (4, SIZE_TOP + 24, human_bytes(top_bytes)), (4, AGE_TOP + 10, "age"),
+    labels = [(4, SIZE_TOP + 10, "size"), (4, SIZE_TOP + 24, human_bytes(top_bytes)), (4, AGE_TOP + AGE_H, "age"),
               (4, limit + 4, "%g h" % fresh_hours), (PAD_L, H - 6, start.strftime("%Y-%m-%d %H:%M")),
-              (W - PAD_R - 110, H - 6, "now %s" % now.strftime("%Y-%m-%d %H:%M"))]
+              (W - PAD_R - 150, H - 6, "now %s" % now.strftime("%Y-%m-%d %H:%M"))]
     parts.extend('<text x="%d" y="%.1f">%s</text>' % (x, y, esc(t)) for x, y, t in labels)
     title = "%s / %s: %d snapshots, newest %.1f h old" % (host, instance, len(points), ages[-1])
     return ('<div class="chart" data-host="%s"><h3>%s</h3><svg xmlns="http://www.w3.org/2000/svg" width="%d" '

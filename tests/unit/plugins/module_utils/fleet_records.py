@@ -20,23 +20,24 @@ NOW = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 RUNLOG = "ansible_collections.sage_open_webui.backup.plugins.module_utils._runlog"
 
 
-def iso(hours_ago):
-    return (NOW - datetime.timedelta(hours=hours_ago)).isoformat()
+def iso(hours_ago, now=NOW):
+    return (now - datetime.timedelta(hours=hours_ago)).isoformat()
 
 
 def record(host="web1", instance="open-webui", plan="daily", status="ok", hours_ago=3.0, last_success_ago=None,
-           error=None, targets=(("s3", "ok"),), kind="backup", snapshot_bytes=73400320, repository=None):
-    """One run record of the fleet design; ``last_success_ago`` None = this run (when ok)."""
-    finished = iso(hours_ago)
+           error=None, targets=(("s3", "ok"),), kind="backup", snapshot_bytes=73400320, repository=None, now=NOW):
+    """One run record of the fleet design, ``hours_ago`` before ``now``; ``last_success_ago`` None = this run
+    (when ok)."""
+    finished = iso(hours_ago, now)
     ok = status in ("ok", "warning")
-    last = finished if ok else (iso(last_success_ago) if last_success_ago is not None else None)
+    last = finished if ok else (iso(last_success_ago, now) if last_success_ago is not None else None)
     snap = None
     if ok:
-        snap = {"id": (NOW - datetime.timedelta(hours=hours_ago)).strftime("%Y%m%dT%H%M%SZ"), "reused": False,
+        snap = {"id": (now - datetime.timedelta(hours=hours_ago)).strftime("%Y%m%dT%H%M%SZ"), "reused": False,
                 "created": finished, "path": "/var/backups/x", "mode": "pause", "bytes": snapshot_bytes,
                 "new_bytes": 1024, "files": 214, "freeze_s": 0.12, "downtime_s": 0.12}
     return {"record_schema": 1, "kind": kind, "host": host, "instance": instance, "plan": plan, "trigger": "timer",
-            "check_mode": False, "started": iso(hours_ago + 0.01), "finished": finished, "duration_s": 36.0,
+            "check_mode": False, "started": iso(hours_ago + 0.01, now), "finished": finished, "duration_s": 36.0,
             "status": status, "summary": "summary of %s@%s" % (instance, plan), "error": error,
             "warnings": ["slow upload"] if status == "warning" else [], "snapshot": snap,
             "local": {"repository": repository or "/var/backups/open-webui", "count": 5,
