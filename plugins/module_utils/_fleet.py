@@ -121,8 +121,8 @@ def rows(hosts, now, fresh_hours=FRESH_HOURS, plan_fresh_hours=None):
                                  data.get("error") or "no answer"))
             continue
         if data.get("not_run"):
-            out.append(empty_row(host, "not run", "not backed up: the run stopped before this host "
-                                                  "(max_fail_percentage, or a whole serial batch failed)"))
+            out.append(empty_row(host, "not run", "not reached: in a later batch, or the run stopped first "
+                                                  "(max_fail_percentage, a whole batch failed)"))
             continue
         records = data.get("records") or []
         if not records:
