@@ -105,6 +105,17 @@ def empty_row(host, status, error):
     return row
 
 
+def _no_record_row(host, data, now):
+    """A host without a record: red, with its newest verified local snapshot when it has one."""
+    row = empty_row(host, "no runs", "no run record on this host (status_dir %s)" % (data.get("status_dir") or "?"))
+    listed = [s for s in data.get("snapshots") or [] if s.get("verified") and parse_time(s.get("created"))]
+    if listed:
+        newest = max(listed, key=lambda s: parse_time(s["created"]))
+        row.update(instance=newest.get("instance"), newest=newest["id"], newest_created=newest["created"],
+                   bytes=newest.get("bytes"), snapshot_age_h=hours_since(newest["created"], now))
+    return row
+
+
 def rows(hosts, now, fresh_hours=FRESH_HOURS, plan_fresh_hours=None):
     """One row per host and plan from what every host returned: ``[{host, reachable, error, records,
     snapshots}]``. A host that did not answer, or has no record, still gets a (red) row.
@@ -126,8 +137,7 @@ def rows(hosts, now, fresh_hours=FRESH_HOURS, plan_fresh_hours=None):
             continue
         records = data.get("records") or []
         if not records:
-            out.append(empty_row(host, "no runs", "no run record on this host (status_dir %s)"
-                                 % (data.get("status_dir") or "?")))
+            out.append(_no_record_row(host, data, now))
         out.extend(record_row(host, rec, data.get("snapshots") or [], now, thresholds) for rec in records)
     return out
 

@@ -159,10 +159,10 @@ def report(hosts, json_path=None, html_path=None, fresh_hours=_fleet.FRESH_HOURS
     now = now or utcnow()
     doc = _fleet.document(hosts, now, fresh_hours, plan_fresh_hours, title)
     written = []
-    for path in (json_path, html_path):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise BackupError("the directory of %s does not exist" % path, "create it, or give another path")
-    if not check_mode:
+    if not check_mode:  # a check run writes nothing (and status.yml's has not created the directory)
+        for path in (json_path, html_path):
+            if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise BackupError("the directory of %s does not exist" % path, "create it, or give another path")
         if json_path:
             write_json(json_path, doc)
             written.append(json_path)

@@ -121,7 +121,9 @@ def test_status_playbook_reports_every_host_and_the_page_marks_the_broken_one(fl
                                                            error="data directory missing", last_success_ago=80)])
     fleet_records.write_records(str(tmp / "status-nas"), [rec(host="web1", instance="owui", kind="pull", plan="pull",
                                                               hours_ago=2, now=now)])
-    r = _playbook(fleet, "status.yml", "-e", "status_report_dir=%s" % (tmp / "report"))
+    dry = _playbook(fleet, "status.yml", "--check", "-e", "status_report_dir=report")
+    assert dry.returncode == 0 and not (tmp / "report").exists(), (dry.stdout + dry.stderr)[-4000:]
+    r = _playbook(fleet, "status.yml", "-e", "status_report_dir=report")  # relative: below the current directory
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     doc = json.loads((tmp / "report" / "status.json").read_text())
@@ -129,6 +131,7 @@ def test_status_playbook_reports_every_host_and_the_page_marks_the_broken_one(fl
     assert set(rows) == {("web1", "daily"), ("web2", "daily"), ("web3", "-"), ("web1", "pull")}, rows.keys()
     assert rows[("web1", "daily")]["colour"] == "green" and rows[("web1", "daily")]["newest"] is not None
     assert rows[("web2", "daily")]["colour"] == "red" and rows[("web3", "-")]["status"] == "unreachable"
+    assert "Failed to connect" in rows[("web3", "-")]["error"]
     assert rows[("web1", "pull")]["via"] == "nas"
     assert "web2 daily failed data directory missing" in out  # the json_query attention list
     page = "file://%s" % (tmp / "report" / "status.html")

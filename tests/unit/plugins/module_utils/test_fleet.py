@@ -159,3 +159,10 @@ def test_backup_run_rows_ok_failed_unreachable_and_not_run():
     assert rows[("web3", "-")]["status"] == "unreachable" and rows[("web4", "-")]["status"] == "not run"
     assert rows[("web5", "default")]["snapshot"] is None and rows[("web5", "default")]["colour"] == "green"
     assert len(_fleet.table(list(rows.values()), NOW)) == 6
+
+
+def test_a_host_without_records_shows_its_newest_verified_snapshot():
+    listed = snaps("owui", [30, 5]) + [{"instance": "owui", "id": "s1", "created": iso(1), "bytes": 1, "verified": False}]
+    row = _fleet.rows([{"host": "old", "records": [], "snapshots": listed}], NOW)[0]
+    assert (row["status"], row["colour"], row["newest"], row["snapshot_age_h"], row["bytes"]) == \
+        ("no runs", "red", "s5", 5.0, 2000)
