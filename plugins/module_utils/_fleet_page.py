@@ -46,8 +46,9 @@ def esc(value):
 def _cells(row, now):
     cells = _fleet.cells(row, now)
     status = '<span class="%s">%s</span>' % (esc(row["colour"]), esc(cells[4]))
-    targets = ", ".join('<span class="%s">%s %s</span>' % ("red" if t["status"] == "failed" else "green", esc(t["name"]),
-                                                          esc(t["status"])) for t in row["targets"]) or "-"
+    targets = ", ".join('<span class="%s">%s %s</span>'
+                        % ("red" if t["status"] == "failed" else "green", esc(t["name"]), esc(t["status"]))
+                        for t in row["targets"]) or "-"
     out = [esc(c) for c in cells]
     out[0] = '<span class="pill %s">%s</span>' % (esc(row["colour"]), esc(row["colour"]))
     out[4], out[10] = status, targets
@@ -93,13 +94,14 @@ def chart(host, instance, points, now, fresh_hours):
                         esc(when.isoformat()), esc(human_bytes(size))))
     ages = [((b[0] - a[0]).total_seconds() / 3600.0) for a, b in zip(points, points[1:])]
     ages.append((now - points[-1][0]).total_seconds() / 3600.0)
-    top_age = max(max(ages), fresh_hours * 1.25)
+    top_age = max(ages + [fresh_hours * 1.25])
 
     def y_age(hours):
         return AGE_TOP + AGE_H - AGE_H * hours / top_age
 
     line = []
-    for (when, _, _), nxt in zip(points, [p[0] for p in points[1:]] + [now]):
+    times = [p[0] for p in points]
+    for when, nxt in zip(times, times[1:] + [now]):
         line.append("%.1f,%.1f %.1f,%.1f" % (_x(when, start, span), y_age(0), _x(nxt, start, span),
                                              y_age((nxt - when).total_seconds() / 3600.0)))
     limit = y_age(fresh_hours)

@@ -73,8 +73,8 @@ def test_freshness_colour(status, success_ago, expected):
 
 
 def test_plan_thresholds_and_the_drill_default():
-    hosts = [{"host": "w", "records": [record(plan="weekly", hours_ago=100), record(plan="drill", kind="drill",
-                                                                                     hours_ago=100)]}]
+    records = [record(plan="weekly", hours_ago=100), record(plan="drill", kind="drill", hours_ago=100)]
+    hosts = [{"host": "w", "records": records}]
     rows = by_key(_fleet.rows(hosts, NOW))
     assert rows[("w", "weekly")]["colour"] == "red" and rows[("w", "drill")]["colour"] == "green"
     rows = by_key(_fleet.rows(hosts, NOW, plan_fresh_hours={"weekly": "170"}))
