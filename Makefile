@@ -26,7 +26,7 @@ MOLECULE_ARGS ?=
 
 
 .PHONY: bench
-.PHONY: help venv collection demo test lint sanity unit integration molecule testbed tools changelog clean
+.PHONY: help venv collection demo test lint sanity unit ee integration molecule testbed tools changelog clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,9 +80,9 @@ testbed: ## Start the test bed (dockerd, images, S3 endpoint): tests/testbed/up.
 	tests/testbed/up.sh
 
 # ---------------------------------------------------------------------------------------------
-# test = lint + sanity + unit + integration + molecule; each fails the run when it fails.
+# test = lint + sanity + unit + ee + integration + molecule; each fails the run when it fails.
 
-test: lint sanity unit integration molecule ## Run every test suite (exits non-zero on any failure)
+test: lint sanity unit ee integration molecule ## Run every test suite (exits non-zero on any failure)
 	@echo "make test: all suites passed"
 
 lint: venv collection ## yamllint + ansible-lint (production profile)
@@ -98,12 +98,23 @@ unit: venv tools ## pytest tests/unit (no tests collected counts as a failure)
 tools: ## The command-line tools the tests use for real (age, rclone, sshd, python3-boto3): tests/testbed/tools.sh
 	tests/testbed/tools.sh
 
+# The execution environment's build context (execution-environment.yml; docs/AWX.md): this checkout's artifact
+# where the EE file takes it, `ansible-builder create`, then tests/unit/test_ee.py on that context. No image is
+# built: that needs the base image from a registry (`ansible-builder build`, docs/AWX.md).
+EE_DIR := $(ROOT)/.cache/ee
+
+ee: venv collection ## ansible-builder create: the execution environment's build context, checked (.cache/ee/context)
+	rm -rf $(EE_DIR) && mkdir -p $(EE_DIR)/collection
+	cp $(ARTIFACT) $(EE_DIR)/collection/
+	ansible-builder create --file execution-environment.yml --context $(EE_DIR)/context --output-filename Containerfile
+	OWB_EE_CONTEXT=$(EE_DIR)/context $(VPY) -m pytest -q -p no:cacheprovider tests/unit/test_ee.py
+
 integration: venv collection ## pytest tests/integration (real Docker engine, S3 endpoint, playbooks)
 	@if [ -d tests/integration ] && [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
 	  $(VPY) -m pytest tests/integration $(PYTEST_ARGS); \
 	else echo "integration: no tests/integration/test_*.py yet"; fi
 
-molecule: venv collection ## molecule test --all (needs dockerd and the base image: make testbed)
+molecule: venv collection ## molecule test --all: default, nas, fleet (needs dockerd and the base image: make testbed)
 	tests/testbed/docker.sh
 	@if [ -x tests/testbed/base-image.sh ]; then tests/testbed/base-image.sh; fi
 	molecule test --all $(MOLECULE_ARGS)

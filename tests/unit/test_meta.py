@@ -148,11 +148,12 @@ def test_galaxy_and_requirements_agree():
 # --- managed-host requirements: requirements.txt, the install role and README say the same --------------------
 
 def _host_requirements():
-    """``{import/pip name: apt package}`` from requirements.txt (``name>=x  # apt: package``)."""
+    """``{import/pip name: apt package}`` from requirements.txt (``name>=x  # apt: package``; lines ending in
+    ``# controller`` are the controller's, not a managed host's)."""
     found = {}
     with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
         for line in f:
-            if line.strip() and not line.startswith("#"):
+            if line.strip() and not line.startswith("#") and not line.rstrip().endswith("# controller"):
                 match = re.match(r"^([A-Za-z0-9_.-]+)\S*\s+#\s*apt:\s*(\S+)\s*$", line)
                 assert match, "requirements.txt: %r lacks '# apt: <package>'" % line
                 found[match.group(1)] = match.group(2)
