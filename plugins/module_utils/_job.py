@@ -235,7 +235,9 @@ def _signal(run, record, sent):
             problems.append("the run record could not be written to %s: %s" % (run["status_dir"], e))
             return rec
     record = write(record)
-    _path, error = _metrics.refresh(run["status_dir"], run["metrics_dir"])
+    count = (record.get("local") or {}).get("count")  # after this run's prune: the other plans' records too
+    _path, error = _metrics.refresh(run["status_dir"], run["metrics_dir"],
+                                    {record["instance"]: count} if count is not None else None)
     if error:
         problems.append("the metrics could not be written to %s: %s" % (run["metrics_dir"], error))
     sent = sent + _notify.send(run["notify"], _runlog.event_of(record), record)
@@ -369,7 +371,6 @@ def save(path, job, check_mode=False):
                      "before_header": path, "after_header": path}}
 
 
-NOTIFY_SECRETS = ("url", "password")  # the secret keys of a notifier (fleet.md; _notify_spec marks them no_log)
 
 
 def redacted(job):
@@ -379,7 +380,7 @@ def redacted(job):
     if isinstance(job.get("targets"), list):
         out["targets"] = [_targets.redact(t) if isinstance(t, dict) else t for t in job["targets"]]
     if isinstance(job.get("notify"), list):
-        out["notify"] = [{k: "********" if k in NOTIFY_SECRETS and v else v for k, v in n.items()} if isinstance(n, dict) else n
+        out["notify"] = [{k: "********" if k in _notify.SECRET_OPTIONS and v else v for k, v in n.items()} if isinstance(n, dict) else n
                          for n in job["notify"]]
     return out
 

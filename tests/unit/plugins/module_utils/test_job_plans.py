@@ -25,6 +25,8 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository
 
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_job import env, job, published  # noqa: F401
 
+OPS = [{"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]
+
 
 @pytest.fixture
 def signals(monkeypatch):
@@ -73,12 +75,12 @@ def test_notify_is_checked_when_the_job_is_saved(env, monkeypatch):
         raise BackupError("notifier ops has no url", "give url")
     monkeypatch.setattr(_notify, "normalize", normalize)
     with pytest.raises(BackupError, match="notifier ops has no url"):
-        _job.save(str(env["tmp"] / "j.json"), job(env, notify=[{"name": "ops"}]))
+        _job.save(str(env["tmp"] / "j.json"), job(env, notify=OPS))
     assert not (env["tmp"] / "j.json").exists()
 
 
 def test_the_run_record_notifications_and_metrics_of_a_module_run(env, signals):
-    res = _job.backup(job(env, plan="daily", notify=[{"name": "ops"}], metrics_dir=str(env["tmp"] / "prom")))
+    res = _job.backup(job(env, plan="daily", notify=OPS, metrics_dir=str(env["tmp"] / "prom")))
     rec = res["record"]
     assert rec == json.loads((env["tmp"] / "status" / "owui@daily.json").read_text())
     assert (rec["record_schema"], rec["kind"], rec["host"], rec["instance"], rec["plan"], rec["trigger"]) == \
@@ -98,7 +100,7 @@ def test_the_run_record_notifications_and_metrics_of_a_module_run(env, signals):
 def test_a_failed_run_is_recorded_and_notified_as_a_failure(env, signals):
     os.unlink(os.path.join(env["data"], "webui.db"))
     with pytest.raises(BackupError) as ei:
-        _job.backup(job(env, notify=[{"name": "ops"}]))
+        _job.backup(job(env, notify=OPS))
     rec = ei.value.details["record"]
     assert rec["status"] == "failed" and rec["error"] == rec["summary"] == str(ei.value)
     assert rec["snapshot"] is None and rec["last_success"] is None
@@ -110,14 +112,14 @@ def test_a_broken_notifier_or_metrics_dir_is_a_warning_not_a_lost_backup(env, mo
     monkeypatch.setattr(_notify, "send", lambda n, event, r: [{"name": "ops", "type": "webhook", "event": event,
                                                                 "ok": False, "error": "connection refused"}])
     monkeypatch.setattr(_metrics, "refresh", lambda s, m, snapshot_counts=None: (None, "permission denied"))
-    res = _job.backup(job(env, notify=[{"name": "ops"}], metrics_dir="/nonexistent"))
+    res = _job.backup(job(env, notify=OPS, metrics_dir="/nonexistent"))
     assert len(published(env)) == 1 and res["record"]["status"] == "ok"
     assert "notification ops (success) failed: connection refused" in res["warnings"]
     assert "the metrics could not be written to /nonexistent: permission denied" in res["warnings"]
 
 
 def test_check_mode_writes_no_record_and_notifies_nobody(env, signals):
-    res = _job.backup(job(env, notify=[{"name": "ops"}], metrics_dir=str(env["tmp"] / "prom")), check_mode=True)
+    res = _job.backup(job(env, notify=OPS, metrics_dir=str(env["tmp"] / "prom")), check_mode=True)
     assert "record" not in res and signals == {"send": [], "refresh": []}
     assert not os.path.exists(status_dir(env)) and not os.path.exists(env["repo"])
 
@@ -213,12 +215,12 @@ def test_two_plans_started_together_run_one_after_the_other(env):
 
 
 def test_save_never_shows_a_notifier_secret(env, tmp_path):
-    notify = [{"name": "ops", "type": "email", "url": "https://hooks.example/SECRETPATH", "password": "SMTPSECRET",
-               "to": ["ops@example.org"]}]
+    notify = [{"name": "ops", "type": "email", "smtp_host": "127.0.0.1", "username": "ops", "password": "SMTPSECRET", "to": ["ops@example.org"]},
+              {"name": "hook", "type": "webhook", "url": "https://hooks.example/SECRETPATH"}]
     jf = str(tmp_path / "etc" / "owui@daily.json")
     _job.save(jf, job(env, plan="daily", notify=notify))
-    res = _job.save(jf, job(env, plan="daily", notify=[dict(notify[0], to=["other@example.org"])]))
+    res = _job.save(jf, job(env, plan="daily", notify=[dict(notify[0], to=["other@example.org"]), notify[1]]))
     shown = json.dumps(res)
     for secret in ("SECRETPATH", "SMTPSECRET"):
         assert secret not in shown and secret in open(jf).read()
-    assert "other@example.org" in res["diff"]["after"] and res["job"]["notify"][0]["url"] == "********"
+    assert "other@example.org" in res["diff"]["after"] and res["job"]["notify"][1]["url"] == "********"
