@@ -316,12 +316,23 @@ def run_one(config, remote, host, instance, clock=utcnow):
 
 
 def _finish(config, record):
-    _runlog.write(config["status_dir"], record)
+    """Record, metrics, notification (whose outcomes the record keeps): a failure of any is a warning of the
+    record, never the end of the run."""
+    _write(config, record)
     _path, error = _metrics.refresh(config["status_dir"], config["metrics_dir"])
     if error:
         record["warnings"].append("metrics: %s" % error)
+        record["status"] = "warning" if record["status"] == "ok" else record["status"]
     record["notifications"] += _notify.send(config["notify"], _runlog.event_of(record), record)
-    _runlog.write(config["status_dir"], record)
+    _write(config, record)
+
+
+def _write(config, record):
+    try:
+        _runlog.write(config["status_dir"], record)
+    except BackupError as err:
+        if str(err) not in record["warnings"]:
+            record["warnings"].append(str(err))
 
 
 def held_instances(config, host):
