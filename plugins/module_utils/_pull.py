@@ -40,7 +40,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _met
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _notify
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _retention
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository, SnapshotRef, check_name
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository, SnapshotRef, _id_order, check_name
 
 CONFIG_SCHEMA = 1
 DEFAULTS = {"status_dir": "/var/lib/sage-open-webui-backup", "metrics_dir": "", "notify": [], "count": 1,
@@ -102,28 +102,26 @@ def _rsync(config, remote, args, what):
     return proc.stdout
 
 
-def remote_ids(config, remote, host, instance):
-    """The snapshot ids in the host's repository, oldest first (names that are not ids are ignored)."""
-    out = _rsync(config, remote, ["--list-only", remote.source("%s/%s/" % (host, instance))],
-                 "listing the snapshots of %s/%s" % (host, instance))
-    ids = []
+def _dirs(config, remote, rel, what):
+    """The names of the directories in ``rel`` on the host (``rsync --list-only``), without dot names."""
+    out = _rsync(config, remote, ["--list-only", remote.source(rel)], what)
+    names = []
     for line in out.splitlines():
         parts = line.split(None, 4)
-        if len(parts) == 5 and parts[0].startswith("d") and parse_snapshot_id(parts[4]) is not None:
-            ids.append(check_name("snapshot", parts[4]))
-    return sorted(ids, key=_order)
+        if len(parts) == 5 and parts[0].startswith("d") and not parts[4].startswith("."):
+            names.append(parts[4])
+    return names
 
 
-def _order(snapshot_id):
-    base, _sep, suffix = snapshot_id.partition("-")
-    return (base, int(suffix) if suffix.isdigit() else 0)
+def remote_ids(config, remote, host, instance):
+    """The snapshot ids in the host's repository, oldest first (names that are not ids are ignored)."""
+    names = _dirs(config, remote, "%s/%s/" % (host, instance), "listing the snapshots of %s/%s" % (host, instance))
+    ids = [check_name("snapshot", n) for n in names if parse_snapshot_id(n) is not None]
+    return sorted(ids, key=_id_order)
 
 
 def remote_instances(config, remote, host):
-    out = _rsync(config, remote, ["--list-only", remote.source("%s/" % host)], "listing the instances of %s" % host)
-    names = [line.split(None, 4)[4] for line in out.splitlines()
-             if line.startswith("d") and len(line.split(None, 4)) == 5]
-    return sorted(check_name("instance", n) for n in names if n != "." and not n.startswith("."))
+    return sorted(check_name("instance", n) for n in _dirs(config, remote, "%s/" % host, "listing the instances of %s" % host))
 
 
 # --------------------------------------------------------------------------- one host/instance
@@ -246,7 +244,7 @@ def copy_one(config, remote, repo, snapshot_id):
 
 
 def pull_instance(config, remote, host, instance):
-    """Pull one host/instance: returns (pulled snapshots, newest first; warnings). Raises BackupError."""
+    """Pull one host/instance: returns (pulled snapshots newest first, warnings, ids pruned). Raises BackupError."""
     repo = Repository(config["repository"], host, instance)
     with repo.lock(timeout=LOCK_TIMEOUT):
         try:
@@ -290,9 +288,9 @@ def _summary(host, instance, pulled, deleted, local):
     return text + ("; pruned %s" % ", ".join(deleted) if deleted else "")
 
 
-def run_one(config, remote, host, instance, clock=utcnow):
+def run_one(config, remote, host, instance):
     """Pull one host/instance and record it: start notification, pull, record, metrics, final notification."""
-    started = clock()
+    started = utcnow()
     record = new_record(host, instance, started)
     record["notifications"] = _notify.send(config["notify"], "start", record)
     try:
@@ -309,7 +307,7 @@ def run_one(config, remote, host, instance, clock=utcnow):
             record["local"] = _local(config, host, instance)
         except (BackupError, OSError):
             pass
-    finished = clock()
+    finished = utcnow()
     record.update(finished=finished.isoformat(), duration_s=round((finished - started).total_seconds(), 3))
     _finish(config, record)
     return record
