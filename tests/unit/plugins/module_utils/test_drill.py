@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import types
 
 import pytest
 
@@ -72,3 +73,12 @@ def test_boot_check_uses_a_loopback_port_not_the_hosts_network(env, tmp_path):
     created = [c for c in docker.log if c[0] == "create_container"][0]
     assert created[2]["environment"]["HOST"] == "0.0.0.0" and int(created[2]["environment"]["PORT"]) == port
     assert ("remove_container", "p" * 64) in docker.log
+
+
+def test_an_image_that_is_not_here_is_a_warning_or_with_boot_always_a_failure(env, tmp_path):
+    absent = types.SimpleNamespace(has_image=lambda image: False)
+    res = drill(_drill_job(env, str(tmp_path / "s"), boot="auto", image="img:absent"), docker=absent)
+    assert res["ok"] and res["booted_image"] is None
+    assert res["warnings"] == ["image img:absent is not on this host: the restored copy was not booted"]
+    res = drill(_drill_job(env, str(tmp_path / "s"), boot="always", image="img:absent"), docker=absent)
+    assert not res["ok"] and res["problems"] == ["image img:absent is not on this host"]
