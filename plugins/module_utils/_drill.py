@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import stat
 import time
+import uuid
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
     DATA_DIR_IN_CONTAINER,
@@ -41,6 +42,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._swap impor
 
 APP_PORT = 8080  # the port Open WebUI listens on inside the drill container (published on 127.0.0.1 only)
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+MARKER = ".owb-drill-marker"  # written into the restored copy and read back through the engine before the boot
 
 
 def check_restored(data_dir, manifest):
@@ -110,6 +112,7 @@ def boot_check(docker, image, data_dir, key, warnings, timeout=240):
                         env={"PORT": str(APP_PORT), "HOST": "0.0.0.0"}, labels={"io.sage-open-webui.drill": "1"},
                         port_bindings={APP_PORT: ("127.0.0.1", port)})
     try:
+        _same_files(docker, cid, data_dir)
         if key is not None:
             put_key(docker, cid, key)
         t0 = time.monotonic()
@@ -128,6 +131,25 @@ def boot_check(docker, image, data_dir, key, warnings, timeout=240):
         return round(time.monotonic() - t0, 3)
     finally:
         remove_container(docker, cid, warnings)
+
+
+def _same_files(docker, cid, data_dir):
+    """Refuse to boot when the Docker engine does not see ``data_dir`` as this process does (the drill in a
+    container, or in a unit with a private /tmp): the engine would mount an empty directory there and the image
+    would boot on no data, a drill that passes without proving anything."""
+    marker = os.path.join(data_dir, MARKER)
+    token = uuid.uuid4().hex.encode()
+    with open(marker, "wb") as f:
+        f.write(token)
+    try:
+        seen = docker.read_file(cid, "%s/%s" % (DATA_DIR_IN_CONTAINER, MARKER))
+    finally:
+        os.unlink(marker)
+    if seen != token:
+        raise BackupError("the drill container does not see the restored copy in %s (the Docker engine mounts another "
+                          "directory of that name: this drill runs in a container or with a private /tmp)" % data_dir,
+                          "give a scratch directory the Docker engine sees at the same path (verify_scratch), e.g. on a "
+                          "directory shared with the engine's host")
 
 
 def private_scratch(scratch):
