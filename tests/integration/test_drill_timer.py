@@ -7,7 +7,8 @@ job_file; what the schedule role does), run by the rendered owb-drill runner (wh
 restores the newest snapshot of the real Open WebUI 0.12.4 fixture into scratch and boots the real image on it.
 Checked: the run record (status ok, rto_s, the newest snapshot's id), the webhook notification, the metrics file;
 then a corrupt snapshot and an image that does not exist each give a failed record with a clear error, and the
-runner exits 1."""
+runner exits 1. Last, the schedule role (schedule_drill) on a systemd host: the timer is installed on its
+calendar and its hardened service runs the drill and records it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import threading
 import jinja2
 import pytest
 
+import offsite_bed as bed
 import owui_client as oc
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
@@ -125,3 +127,41 @@ def test_a_corrupt_snapshot_and_a_missing_image_fail_clearly(world, tmp_path):
     assert sorted((h["event"], h["instance"]) for h in Hooks.received) == [("failure", "broken"), ("failure", "owui")]
     assert "h1/broken %s: FAILED: drill h1/broken" % world["snaps"]["broken"] in out
     assert "h1/owui %s: FAILED: image %s is not on this host" % (world["snaps"]["owui"], NO_IMAGE) in out
+
+
+PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: The drill timer, as a backup server would install it
+      ansible.builtin.include_role:
+        name: sage_open_webui.backup.schedule
+        tasks_from: drill
+"""
+
+
+def test_the_timer_on_a_systemd_host(world, docker_client, testbed, systemd_run_kwargs, tmp_path):
+    scratch = str(world["tmp"] / "host-scratch")  # the host's Docker engine is this machine's: same paths on both
+    os.makedirs(scratch, mode=0o700)
+    host = bed.FreshHost(docker_client, testbed["base_image"], systemd_run_kwargs,
+                         {world["repo"]: world["repo"], scratch: scratch})
+    play = tmp_path / "drill-timer.yml"
+    play.write_text(PLAY)
+    try:
+        ev = {"schedule_drill": True, "verify_repository": world["repo"], "verify_scratch": scratch,
+              "verify_host": "h1", "verify_instance": "owui", "verify_image": IMAGE, "verify_boot": "always",
+              "verify_health_timeout": 600}
+        proc = host._ansible("ansible-playbook", [str(play), "-e", json.dumps(ev)], 900)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        assert host.sh("systemctl is-enabled owb-drill.timer")[1].strip() == "enabled"
+        assert "Sun *-*-* 05:30:00" in host.sh("systemctl cat owb-drill.timer")[1]
+        assert host.sh("stat -c %a /etc/sage-open-webui-backup/owb-drill.json")[1].strip() == "600"
+        code, out = host.sh("systemctl start owb-drill.service", check=False)  # oneshot: returns when it is done
+        journal = host.sh("journalctl -u owb-drill.service --no-pager | tail -20", check=False)[1]
+        assert code == 0, out + journal
+        rec = json.loads(host.sh("cat /var/lib/sage-open-webui-backup/owui@drill.json")[1])
+        assert rec["status"] == "ok" and rec["trigger"] == "timer" and rec["snapshot"]["id"] == world["snaps"]["owui"], rec
+        assert rec["rto_s"] > 0 and rec["checks"]["booted_image"] == IMAGE
+        assert "h1/owui %s: ok, RTO" % world["snaps"]["owui"] in journal
+    finally:
+        host.remove()
