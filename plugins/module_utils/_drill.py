@@ -308,4 +308,3 @@ def summary_line(d):
         return head + "FAILED"
     booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""
     return head + "ok, RTO %ss%s" % (d["rto_s"], booted)
-
