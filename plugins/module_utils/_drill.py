@@ -11,12 +11,14 @@ This is a private module of the sage_open_webui.backup collection.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import sqlite3
 import stat
 import time
+import uuid
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
     DATA_DIR_IN_CONTAINER,
@@ -40,6 +42,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._swap impor
 
 APP_PORT = 8080  # the port Open WebUI listens on inside the drill container (published on 127.0.0.1 only)
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+MARKER = ".owb-drill-marker"  # written into the restored copy and read back through the engine before the boot
 
 
 def check_restored(data_dir, manifest):
@@ -109,6 +112,7 @@ def boot_check(docker, image, data_dir, key, warnings, timeout=240):
                         env={"PORT": str(APP_PORT), "HOST": "0.0.0.0"}, labels={"io.sage-open-webui.drill": "1"},
                         port_bindings={APP_PORT: ("127.0.0.1", port)})
     try:
+        _same_files(docker, cid, data_dir)
         if key is not None:
             put_key(docker, cid, key)
         t0 = time.monotonic()
@@ -127,6 +131,25 @@ def boot_check(docker, image, data_dir, key, warnings, timeout=240):
         return round(time.monotonic() - t0, 3)
     finally:
         remove_container(docker, cid, warnings)
+
+
+def _same_files(docker, cid, data_dir):
+    """Refuse to boot when the Docker engine does not see ``data_dir`` as this process does (the drill in a
+    container, or in a unit with a private /tmp): the engine would mount an empty directory there and the image
+    would boot on no data, a drill that passes without proving anything."""
+    marker = os.path.join(data_dir, MARKER)
+    token = uuid.uuid4().hex.encode()
+    with open(marker, "wb") as f:
+        f.write(token)
+    try:
+        seen = docker.read_file(cid, "%s/%s" % (DATA_DIR_IN_CONTAINER, MARKER))
+    finally:
+        os.unlink(marker)
+    if seen != token:
+        raise BackupError("the drill container does not see the restored copy in %s (the Docker engine mounts another "
+                          "directory of that name: this drill runs in a container or with a private /tmp)" % data_dir,
+                          "give a scratch directory the Docker engine sees at the same path (verify_scratch), e.g. on a "
+                          "directory shared with the engine's host")
 
 
 def private_scratch(scratch):
@@ -162,27 +185,28 @@ def drill(repository, host, instance, scratch, image=None, boot="auto", docker_h
     warnings = []
     with source.lock(timeout=lock_timeout):
         sid = source.select("latest")
-        snap = source.fetch(sid, ollama=False)
-        manifest = _manifest.load(snap)
-        problems = check_snapshot_tree(snap, manifest) + _manifest.verify(snap, manifest, deep=True)
-        if problems:
-            raise BackupError("drill %s/%s: snapshot %s failed verification: %s" % (host, instance, sid, "; ".join(problems[:5])),
-                              "this snapshot cannot be restored; check the repository disk and take a new backup", problems=problems)
-        target = os.path.join(scratch, "%s-%s-%s" % (host, instance, sid))
-        if os.path.lexists(target):
-            shutil.rmtree(target)
-        os.makedirs(target, mode=0o700)
-        try:
-            staged = stage(snap, manifest, target)
-            restore_s = round(time.monotonic() - t0, 3)
-            facts, problems = check_restored(target, manifest)
-            check_s = round(time.monotonic() - t0 - restore_s, 3)
-            image = image or (manifest.get("source") or {}).get("image")
-            booted = _boot(docker, docker_host, image, boot, target, read_snapshot_key(snap, manifest), health_timeout,
-                           problems, warnings)
-        finally:
-            if not keep:
-                shutil.rmtree(target, ignore_errors=True)
+        with _naming(sid):
+            snap = source.fetch(sid, ollama=False)
+            manifest = _manifest.load(snap)
+            problems = check_snapshot_tree(snap, manifest) + _manifest.verify(snap, manifest, deep=True)
+            if problems:
+                raise BackupError("drill %s/%s: snapshot %s failed verification: %s" % (host, instance, sid, "; ".join(problems[:5])),
+                                  "this snapshot cannot be restored; check the repository disk and take a new backup", problems=problems)
+            target = os.path.join(scratch, "%s-%s-%s" % (host, instance, sid))
+            if os.path.lexists(target):
+                shutil.rmtree(target)
+            os.makedirs(target, mode=0o700)
+            try:
+                staged = stage(snap, manifest, target)
+                restore_s = round(time.monotonic() - t0, 3)
+                facts, problems = check_restored(target, manifest)
+                check_s = round(time.monotonic() - t0 - restore_s, 3)
+                image = image or (manifest.get("source") or {}).get("image")
+                booted = _boot(docker, docker_host, image, boot, target, read_snapshot_key(snap, manifest), health_timeout,
+                               problems, warnings)
+            finally:
+                if not keep:
+                    shutil.rmtree(target, ignore_errors=True)
     result = {"host": host, "instance": instance, "snapshot_id": sid, "files": staged["files"],
               "bytes": staged["bytes"], "databases": facts["databases"], "uploads_checked": facts["uploads"]["checked"],
               "booted_image": booted[0], "boot_to_healthy_s": booted[1], "restore_s": restore_s, "check_s": check_s,
@@ -196,6 +220,16 @@ def drill(repository, host, instance, scratch, image=None, boot="auto", docker_h
     return result
 
 
+@contextlib.contextmanager
+def _naming(sid):
+    """A BackupError raised inside names the snapshot it was about (``snapshot_id`` in its details)."""
+    try:
+        yield
+    except BackupError as e:
+        e.details.setdefault("snapshot_id", sid)
+        raise
+
+
 def _boot(docker, docker_host, image, boot, target, key, timeout, problems, warnings):
     """``(booted image, seconds to healthy)`` or ``(None, None)``; a boot that is required but impossible is a problem."""
     if problems or boot == "never" or not image:
@@ -206,6 +240,8 @@ def _boot(docker, docker_host, image, boot, target, key, timeout, problems, warn
     if not docker.has_image(image):
         if boot == "always":
             problems.append("image %s is not on this host" % image)
+        else:
+            warnings.append("image %s is not on this host: the restored copy was not booted" % image)
         return None, None
     return image, boot_check(docker, image, target, key, warnings, timeout=timeout)
 
@@ -228,43 +264,47 @@ def drill_targets(repository):
     return out
 
 
-def run_drill(repository, scratch, host=None, instance=None, check_mode=False, source="local", targets=None,
-              age_identity=None, **options):
-    """The drill of every host/instance with snapshots in ``repository`` (or the given ones), or on the target
-    named ``source`` (one of ``targets``, decrypted with ``age_identity``); ``options`` go to :func:`drill`.
-    Raises when a drill fails, naming each (``drills`` in the error's details)."""
+def plan(repository, host=None, instance=None, source="local", targets=None, age_identity=None):
+    """``(pairs, open_one)``: every ``(host, instance)`` with snapshots in ``repository`` (or on the target named
+    ``source``, one of ``targets``, decrypted with ``age_identity``), limited to ``host``/``instance`` when given,
+    and the function opening the source of one pair (None for the local repository). Raises when there is none."""
     remote = source not in (None, "", "local")
 
     def open_one(h, i):
         return open_source(source, repository, h, i, targets, age_identity) if remote else None
-    lister = open_one(None, None)
-    found = lister.pairs() if remote else drill_targets(repository)
+    if remote:
+        lister = open_one(None, None)
+        try:
+            found, where = lister.pairs(), lister.location
+        finally:
+            lister.close()
+    else:
+        found, where = drill_targets(repository), repository
     pairs = [t for t in found if (not host or t[0] == host) and (not instance or t[1] == instance)]
     if not pairs:
-        raise BackupError("no snapshots to drill in %s%s" % (lister.location if remote else repository,
-                                                             " for %s/%s" % (host or "*", instance or "*")),
+        raise BackupError("no snapshots to drill in %s%s" % (where, " for %s/%s" % (host or "*", instance or "*")),
                           "run a backup first, or check repository, host and instance")
-    if check_mode:
-        return {"changed": False, "drills": [{"host": h, "instance": i} for h, i in pairs], "warnings": [],
-                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % t for t in pairs)}
-    drills = []
-    for h, i in pairs:
-        src = open_one(h, i)
-        try:
-            drills.append(drill(repository, h, i, scratch, source=src, **options))
-        except BackupError as e:
-            drills.append({"host": h, "instance": i, "ok": False, "problems": [str(e)], "rto_s": None, "warnings": []})
-        finally:
-            if src is not None:
-                src.close()
-    lines = []
-    for d in drills:
-        booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""
-        lines.append("%s/%s %s: %s, RTO %ss%s" % (d["host"], d["instance"], d.get("snapshot_id", "-"),
-                                                  "ok" if d["ok"] else "FAILED", d.get("rto_s"), booted))
-    failed = [d for d in drills if not d["ok"]]
-    if failed:
-        raise BackupError("restore drill failed for %d of %d: %s" % (len(failed), len(drills), "; ".join(lines)),
-                          "read the problems of each drill; the snapshot does not restore as it is", drills=drills)
-    return {"changed": False, "drills": drills, "failed": 0, "summary": "; ".join(lines),
-            "warnings": [w for d in drills for w in d.get("warnings", [])]}
+    return pairs, open_one
+
+
+def drill_one(repository, scratch, host, instance, open_one, **options):
+    """:func:`drill` of one pair from its source (closed afterwards); a failure is a result with ``ok`` false and
+    the error in ``problems`` (``snapshot_id`` when one was selected), never an exception."""
+    src = open_one(host, instance)
+    try:
+        return drill(repository, host, instance, scratch, source=src, **options)
+    except BackupError as e:
+        return {"host": host, "instance": instance, "ok": False, "problems": [str(e)], "rto_s": None, "warnings": [],
+                "snapshot_id": e.details.get("snapshot_id")}
+    finally:
+        if src is not None:
+            src.close()
+
+
+def summary_line(d):
+    """One drill's line: ``host/instance id: ok, RTO s, booted in s`` or ``host/instance id: FAILED``."""
+    head = "%s/%s %s: " % (d["host"], d["instance"], d.get("snapshot_id") or "-")
+    if not d["ok"]:
+        return head + "FAILED"
+    booted = ", booted in %ss" % d["boot_to_healthy_s"] if d.get("boot_to_healthy_s") else ""
+    return head + "ok, RTO %ss%s" % (d["rto_s"], booted)

@@ -28,7 +28,8 @@ description:
     upload hashes with the manifest, boots the image on it when available (on Docker's bridge network, its port
     published on 127.0.0.1 only) and records the restore time (RTO). With I(source) naming a target, the drill
     runs on the target's snapshots (every host and instance there, or the given ones), downloaded and checked
-    like a restore's.
+    like a restore's. Each drill's result and RTO go to a run record in I(status_dir) (kind C(drill), plan
+    C(drill)) and to I(notify); with I(job_file), the drill is saved for the drill timer instead.
   - With I(source) naming one of I(targets), the snapshot comes from that off-host target - only the content
     it needs is downloaded, each object checked against its sha256, decrypted with I(age_identity) when the store
     is encrypted, and every file checked against the manifest into a work directory, all before the app stops.
@@ -43,6 +44,7 @@ extends_documentation_fragment:
   - sage_open_webui.backup._attributes.actiongroup_openwebui
   - sage_open_webui.backup._docker
   - sage_open_webui.backup._target
+  - sage_open_webui.backup._notify
 attributes:
   check_mode:
     support: full
@@ -199,6 +201,26 @@ options:
     description: Seconds to wait for a backup of the same instance to finish.
     type: float
     default: 0
+  job_file:
+    description:
+      - With I(action=drill), check the drill's options and save them to this file (JSON, mode 0600, its directory
+        0700) instead of running the drill; C(owb-drill job_file) (the drill timer of the C(schedule) role) runs it.
+    type: path
+    version_added: 0.5.0
+  status_dir:
+    description:
+      - With I(action=drill), the directory of the run records, one per drilled instance (C(<instance>@drill.json)),
+        which the status report, the metrics and the notifications read. Empty writes none.
+    type: path
+    default: ""
+    version_added: 0.5.0
+  metrics_dir:
+    description:
+      - With I(action=drill) and I(status_dir), node_exporter's textfile collector directory the metrics of every
+        run record are written to. Empty writes none.
+    type: path
+    default: ""
+    version_added: 0.5.0
 requirements:
   - Python docker SDK (C(python3-docker)) when a container, volume or image is used.
   - With an off-host I(source) - boto3 (C(python3-boto3)) for C(s3), the C(rclone) program for C(rclone), the
@@ -260,6 +282,13 @@ EXAMPLES = r"""
   sage_open_webui.backup.openwebui_restore:
     action: drill
     repository: /var/backups/open-webui
+
+- name: Save the drill job for the weekly drill timer (owb-drill), as the schedule role does
+  sage_open_webui.backup.openwebui_restore:
+    action: drill
+    repository: /var/backups/open-webui
+    boot: always
+    job_file: /etc/sage-open-webui-backup/owb-drill.json
 """
 
 RETURN = r"""
@@ -478,9 +507,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import run_module
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._docker import docker_host_option
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _restore, _target_spec
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill_job, _notify_spec, _restore, _target_spec
 
-DRILL_ONLY = ("scratch", "boot")
+DRILL_ONLY = ("scratch", "boot", "job_file", "status_dir", "metrics_dir", "notify")
 
 
 def argument_spec():
@@ -515,6 +544,10 @@ def argument_spec():
         scratch=dict(type="path", default="/var/tmp/owb-drill"),
         boot=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         lock_timeout=dict(type="float", default=0),
+        job_file=dict(type="path"),
+        status_dir=dict(type="path", default=""),
+        metrics_dir=dict(type="path", default=""),
+        notify=_notify_spec.notify_option(),
         docker_host=docker_host_option(),
     )
 
@@ -530,11 +563,10 @@ def main():
 def _run(module):
     p = module.params
     if p["action"] == "drill":
-        return _drill.run_drill(p["repository"], p["scratch"], host=p["host"], instance=p["instance"],
-                                check_mode=module.check_mode, image=p["image"], boot=p["boot"],
-                                docker_host=p["docker_host"], health_timeout=p["health_timeout"],
-                                lock_timeout=p["lock_timeout"], source=p["source"],
-                                targets=_target_spec.clean_all(p["targets"]), age_identity=p["age_identity"])
+        job = dict({k: p[k] for k in _drill_job.DEFAULTS}, targets=_target_spec.clean_all(p["targets"]))
+        if p["job_file"]:
+            return _drill_job.save(p["job_file"], job, check_mode=module.check_mode)
+        return _drill_job.drill_now(job, check_mode=module.check_mode)
     job = {k: v for k, v in p.items() if k not in DRILL_ONLY and k != "action"}
     job["targets"] = _target_spec.clean_all(p["targets"])
     if job["before"] and job["snapshot"] == "latest":

@@ -235,12 +235,15 @@ def test_fresh_host_restores_with_the_tool_alone(kind, world, expected, docker_c
 def test_drill_from_a_target(world, expected, docker_client, testbed, systemd_run_kwargs):
     """playbooks/verify.yml on a fresh host with only the s3 target and the identity: restores the newest remote
     snapshot into a scratch directory, checks it, boots the image on it and reports success."""
-    host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, "s3")
+    # the host's Docker engine is this machine's: the scratch copy it boots must be at the same path on both
+    scratch = os.path.join(world["root"], "drill-scratch")
+    os.makedirs(scratch, mode=0o700)
+    host = _fresh_host(docker_client, testbed, systemd_run_kwargs, world, "s3", mounts={scratch: scratch})
     target = world["bed"].on_fresh_host("s3")
     try:
         ev = {"owb_hosts": host.name, "verify_source": target["name"], "verify_targets": [target],
               "verify_age_identity": "/root/owb/identity.txt", "verify_host": bed.HOST, "verify_instance": bed.INSTANCE,
-              "verify_scratch": "/var/tmp/owb-drill", "verify_image": IMAGE, "verify_boot": "always",
+              "verify_scratch": scratch, "verify_image": IMAGE, "verify_boot": "always",
               "verify_health_timeout": 300}
         proc, results = host.playbook("verify.yml", ev)
         assert proc.returncode == 0, bed.failed_message(proc, results)
@@ -252,7 +255,7 @@ def test_drill_from_a_target(world, expected, docker_client, testbed, systemd_ru
         assert got and got == {k: v for k, v in expected["table_row_counts"].items() if k in got}
         _record("drill_from_s3_rto_s", d["rto_s"])
         # the scratch copy is gone afterwards
-        assert host.sh("ls -A /var/tmp/owb-drill", check=False)[1].strip() == ""
+        assert host.sh("ls -A %s" % scratch, check=False)[1].strip() == ""
     finally:
         host.remove()
 

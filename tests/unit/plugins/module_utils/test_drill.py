@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import types
 
 import pytest
 
@@ -61,8 +62,20 @@ def test_scratch_is_made_private(env, tmp_path):
     assert res["ok"] and stat.S_IMODE(os.lstat(str(loose)).st_mode) == 0o700
 
 
+class SameFilesDocker(FakeDocker):
+    """An engine on this machine: a file read inside the container's bind mount is the host's file."""
+
+    def read_file(self, cid, path):
+        binds = [c[1]["binds"] for c in self.log if c[0] == "create_host_config"][-1]
+        for src, spec in binds.items():
+            if path.startswith(spec["bind"] + "/"):
+                with open(os.path.join(src, path[len(spec["bind"]) + 1:]), "rb") as f:
+                    return f.read()
+        return None
+
+
 def test_boot_check_uses_a_loopback_port_not_the_hosts_network(env, tmp_path):
-    docker = FakeDocker(env["data"], exited=True)  # the app exits at once: the boot check fails fast
+    docker = SameFilesDocker(env["data"], exited=True)  # the app exits at once: the boot check fails fast
     with pytest.raises(BackupError, match="exited with code 1"):
         drill(_drill_job(env, str(tmp_path / "s"), image="img:1", boot="always"), docker=docker)
     hc = [c[1] for c in docker.log if c[0] == "create_host_config"][0]
@@ -72,3 +85,22 @@ def test_boot_check_uses_a_loopback_port_not_the_hosts_network(env, tmp_path):
     created = [c for c in docker.log if c[0] == "create_container"][0]
     assert created[2]["environment"]["HOST"] == "0.0.0.0" and int(created[2]["environment"]["PORT"]) == port
     assert ("remove_container", "p" * 64) in docker.log
+
+
+def test_an_image_that_is_not_here_is_a_warning_or_with_boot_always_a_failure(env, tmp_path):
+    absent = types.SimpleNamespace(has_image=lambda image: False)
+    res = drill(_drill_job(env, str(tmp_path / "s"), boot="auto", image="img:absent"), docker=absent)
+    assert res["ok"] and res["booted_image"] is None
+    assert res["warnings"] == ["image img:absent is not on this host: the restored copy was not booted"]
+    res = drill(_drill_job(env, str(tmp_path / "s"), boot="always", image="img:absent"), docker=absent)
+    assert not res["ok"] and res["problems"] == ["image img:absent is not on this host"]
+
+
+def test_no_boot_on_a_copy_the_engine_does_not_see(env, tmp_path):
+    """A drill in a container (or a unit with a private /tmp) would boot the image on an empty directory the engine
+    makes: it must fail, not pass."""
+    docker = FakeDocker(env["data"])  # reads through the engine find nothing there
+    with pytest.raises(BackupError, match="the drill container does not see the restored copy in .*h1-owui-"):
+        drill(_drill_job(env, str(tmp_path / "s"), image="img:1", boot="always"), docker=docker)
+    assert not [c for c in docker.log if c[0] == "api.start"]
+    assert ("remove_container", "p" * 64) in docker.log and os.listdir(str(tmp_path / "s")) == []

@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill, _manifest, _offsite, _restore, _store
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill_job, _manifest, _offsite, _restore, _store
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._store_read import RemoteSource
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._target_fs import FilesystemBackend
@@ -186,13 +186,13 @@ def test_restore_from_a_tampered_target_changes_nothing(store, snap, tmp_path):
 def test_drill_from_a_target(store, snap, tmp_path):
     """The drill takes the same source: the newest snapshot on the target, restored into scratch and checked."""
     repo = str(tmp_path / "repo")
-    res = _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]],
-                           age_identity=store["identity"], boot="never")
+    job = {"repository": repo, "scratch": str(tmp_path / "scratch"), "source": "nas", "targets": [store["raw"]], "boot": "never"}
+    res = _drill_job.drill_now(dict(job, age_identity=store["identity"]))
     assert [(d["host"], d["instance"], d["snapshot_id"], d["ok"]) for d in res["drills"]] == [("h1", "owui", snap["id"], True)]
     assert res["drills"][0]["databases"]["webui.db"]["integrity"] == "ok"
     assert os.listdir(os.path.join(repo, ".offsite-fetch")) == []
     with pytest.raises(BackupError, match="drill failed"):
-        _drill.run_drill(repo, str(tmp_path / "scratch"), source="nas", targets=[store["raw"]], age_identity=None, boot="never")
+        _drill_job.drill_now(job)
 
 
 def test_check_mode_from_a_target_downloads_verifies_and_leaves_nothing(store, snap, tmp_path):
