@@ -371,8 +371,6 @@ def save(path, job, check_mode=False):
                      "before_header": path, "after_header": path}}
 
 
-
-
 def redacted(job):
     """The job safe to show: the secrets of every target and notifier replaced by ``********`` (the job file keeps
     them, 0600)."""

@@ -171,9 +171,9 @@ def _send_apprise(n, event, record):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(n["url"] + "\n")
-        proc = subprocess.run(["apprise", "-v", "--config", config, "--notification-type", APPRISE_TYPES[event],
+        proc = subprocess.run(["apprise", "-v", "--config", config, "--notification-type", APPRISE_TYPES[event],  # pylint: disable=ansible-bad-function
                                "--title", _title(event, record)],
-                              input=_body(event, record), capture_output=True, text=True, timeout=n["timeout"])
+                              input=_body(event, record), capture_output=True, text=True, timeout=n["timeout"], check=False)
     finally:
         os.unlink(config)
     if proc.returncode != 0:  # -v: apprise logs why ("<time> - WARNING - Failed to send ...")

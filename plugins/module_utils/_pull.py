@@ -89,7 +89,7 @@ class LocalRemote(object):
 def _rsync(config, remote, args, what):
     cmd = [config["rsync"], "--timeout=%d" % config["io_timeout"]] + remote.rsync_args + args
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # pylint: disable=ansible-bad-function
                               universal_newlines=True, check=False)
     except OSError as err:
         raise BackupError("cannot run %s: %s" % (config["rsync"], err.strerror or err),
@@ -190,8 +190,8 @@ def check_copy(staging, snapshot_id, instance):
     except BackupError as err:
         return [str(err)]
     if manifest.get("snapshot_id") != snapshot_id or manifest.get("instance") != instance:
-        problems.append("the manifest names %s/%s, not %s/%s" % (manifest.get("instance"), manifest.get("snapshot_id"),
-                                                                instance, snapshot_id))
+        named = (manifest.get("instance"), manifest.get("snapshot_id"))
+        problems.append("the manifest names %s/%s, not %s/%s" % (named + (instance, snapshot_id)))
     if (manifest.get("verification") or {}).get("status") != "verified":
         problems.append("the manifest does not say verified")
     return problems + _catalog.check(ref, {})["problems"]
@@ -439,4 +439,3 @@ def main(argv=None, out=None):
             out.write("owb-pull: warning: %s\n" % warning)
     out.flush()
     return 1 if any(r["status"] == "failed" for r in records) else 0
-

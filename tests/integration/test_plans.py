@@ -90,8 +90,8 @@ def test_two_plans_on_one_host_run_one_after_the_other(host, sample_app, s3_clie
     extra = {"backup_container": inst, "schedule_plans": plans(sample_app, s3_client, s3_endpoint)}
     deploy(host, tmp_path, extra)
     units = ["owb-backup-%s@%s" % (inst, p) for p in ("daily", "weekly")]
-    code, out = sh(host, "systemd-analyze verify %s" % " ".join("/etc/systemd/system/%s.%s" % (u, k) for u in units
-                                                                 for k in ("service", "timer")))
+    files = ["/etc/systemd/system/%s.%s" % (u, k) for u in units for k in ("service", "timer")]
+    code, out = sh(host, "systemd-analyze verify %s" % " ".join(files))
     assert code == 0, out
     code, out = sh(host, "systemctl is-enabled %s" % " ".join(u + ".timer" for u in units))
     assert code == 0, out

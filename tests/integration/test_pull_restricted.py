@@ -64,7 +64,7 @@ def host(tmp_path_factory):
         "UsePAM no\nLogLevel VERBOSE\n" % (port, work / "host_ed25519", authorized))
     log = open(str(work / "sshd.log"), "ab")
     sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")], stdout=log, stderr=log)
-    for _ in range(50):
+    for _attempt in range(50):
         if _answers(port):
             break
         assert sshd.poll() is None, (work / "sshd.log").read_text()
@@ -80,11 +80,11 @@ def host(tmp_path_factory):
 
 
 def _rsync(host, *args):
-    return subprocess.run(["rsync", "-e", " ".join(host["ssh"])] + list(args), capture_output=True, text=True, timeout=60)
+    return subprocess.run(["rsync", "-e", " ".join(host["ssh"])] + list(args), capture_output=True, text=True, timeout=60, check=False)
 
 
 def _ssh(host, *command):
-    return subprocess.run(host["ssh"] + ["root@127.0.0.1"] + list(command), capture_output=True, text=True, timeout=60)
+    return subprocess.run(host["ssh"] + ["root@127.0.0.1"] + list(command), capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture

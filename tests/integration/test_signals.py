@@ -80,7 +80,7 @@ def test_start_then_end_through_real_receivers(receivers, tmp_path, status, even
     assert [(o["name"], o["ok"], o["error"]) for o in end] == [(n, True, None) for n in ("hook", "apprise", "hc", "mail")]
     entries = seen(receivers)
     http = [(e["path"], e["json"]) for e in entries if e["kind"] == "http"]
-    assert [p for p, _ in http if p.startswith("/hc/")] == ["/hc/%s/start" % status, "/hc/%s%s" % (status, ping)]
+    assert [p for p, _body in http if p.startswith("/hc/")] == ["/hc/%s/start" % status, "/hc/%s%s" % (status, ping)]
     title = "web1/open-webui daily: backup %s" % status
     (hook,) = [j for p, j in http if p == "/hook/" + status]
     assert (hook["event"], hook["status"], hook["title"]) == (event, status, title)

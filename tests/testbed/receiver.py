@@ -157,7 +157,7 @@ class Receivers(object):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--port-file", required=True, help='written once listening: {"http": port, "smtp": port}')
     parser.add_argument("--log", required=True, help="one JSON line per request or message")
     args = parser.parse_args()

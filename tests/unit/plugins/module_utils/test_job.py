@@ -174,8 +174,8 @@ def test_bad_job_options_fail_clearly_and_change_nothing(env, kw, problem):
 
 
 def test_hand_edited_values_are_coerced(env):
-    snap, hooks, policy, _targets, _run = _job.split(job(env, keep_last="3", keep_daily="0", include_ollama="no",
-                                                   freeze_timeout="2.5", pre_hooks="true"))
+    given = job(env, keep_last="3", keep_daily="0", include_ollama="no", freeze_timeout="2.5", pre_hooks="true")
+    snap, hooks, policy, _targets, _run = _job.split(given)
     assert policy["keep_last"] == 3 and snap["include_ollama"] is False and snap["freeze_timeout"] == 2.5
     assert hooks["pre"] == ["true"]
 

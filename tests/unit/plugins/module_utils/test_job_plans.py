@@ -23,7 +23,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _job
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._repository import Repository
 
-from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_job import env, job, published  # noqa: F401
+from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils.test_job import env, job, published  # noqa: F401 pylint: disable=unused-import
 
 OPS = [{"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]
 
@@ -109,8 +109,9 @@ def test_a_failed_run_is_recorded_and_notified_as_a_failure(env, signals):
 
 
 def test_a_broken_notifier_or_metrics_dir_is_a_warning_not_a_lost_backup(env, monkeypatch):
-    monkeypatch.setattr(_notify, "send", lambda n, event, r: [{"name": "ops", "type": "webhook", "event": event,
-                                                                "ok": False, "error": "connection refused"}])
+    def send(notifiers, event, record):
+        return [{"name": "ops", "type": "webhook", "event": event, "ok": False, "error": "connection refused"}]
+    monkeypatch.setattr(_notify, "send", send)
     monkeypatch.setattr(_metrics, "refresh", lambda s, m, snapshot_counts=None: (None, "permission denied"))
     res = _job.backup(job(env, notify=OPS, metrics_dir="/nonexistent"))
     assert len(published(env)) == 1 and res["record"]["status"] == "ok"

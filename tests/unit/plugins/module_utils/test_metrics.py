@@ -129,7 +129,7 @@ def test_replaces_the_file_atomically(tmp_path, monkeypatch):
     _runlog.write(str(tmp_path), sample_records()[0])
     old = tmp_path / "sage_open_webui_backup.prom"
     old.write_text("# the previous file\n")
-    monkeypatch.setattr(_metrics.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    monkeypatch.setattr(_metrics.os, "replace", lambda *a: (_x for _x in ()).throw(OSError(28, "No space left")))
     path, error = _metrics.refresh(str(tmp_path), str(tmp_path))
     assert path is None and "No space left" in error and "metrics_dir" in error
     assert old.read_text() == "# the previous file\n"

@@ -136,8 +136,8 @@ def test_failing_endpoints_are_outcomes_without_secrets(receivers):
     finally:
         listener.close()
     assert time.monotonic() - t0 < 5
-    assert [(o["name"], o["ok"]) for o in outcomes] == [("e500", False), ("refused", False), ("silent", False),
-                                                         ("bad", False)]
+    expected = [("e500", False), ("refused", False), ("silent", False), ("bad", False)]
+    assert [(o["name"], o["ok"]) for o in outcomes] == expected
     assert "500" in outcomes[0]["error"] and "timed out" in outcomes[2]["error"]
     assert "set type to one of" in outcomes[3]["error"]
     assert SECRET not in json.dumps(outcomes)
