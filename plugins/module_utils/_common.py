@@ -83,6 +83,43 @@ def write_json(path, data):
     fsync_path(os.path.dirname(path))
 
 
+def save_json(path, data, check_mode=False):
+    """Write ``data`` to ``path`` (0600, a new directory 0700) unless the file already holds exactly it, root-only.
+    Returns ``(changed, the file's text before)``: a job file saved by a module for the host's timer."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            before = f.read()
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        before, mode = "", None
+    changed = before != json_text(data) or mode != 0o600
+    if changed and not check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        write_json(path, data)
+    return changed, before
+
+
+def option_spec(names, types, choices, required, secret, aliases=None):
+    """An Ansible option spec (``options`` of a list of dicts) from tables: the type of each name that is not a
+    plain string, choices, required names, secret names (``no_log``), aliases. No defaults: the engine's
+    normalize is the one place of them."""
+    spec = {}
+    for name in names:
+        option = {"type": types.get(name, "str")}
+        if option["type"] == "list":
+            option["elements"] = "str"
+        if name in choices:
+            option["choices"] = list(choices[name])
+        if name in (aliases or {}):
+            option["aliases"] = list(aliases[name])
+        if name in required:
+            option["required"] = True
+        if name in secret:
+            option["no_log"] = True
+        spec[name] = option
+    return spec
+
+
 def check_known(given, known, what):
     """Refuse the keys of ``given`` that are not in ``known``: the error names each (with the closest known
     name, for a typo) and lists the known ones. ``what``: "snapshot job", "restore", "retention", ..."""

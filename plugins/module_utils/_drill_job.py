@@ -24,9 +24,8 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils._common imp
     BackupError,
     check_known,
     is_inside,
-    json_text,
     read_json,
-    write_json,
+    save_json,
 )
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _drill
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _metrics
@@ -78,16 +77,7 @@ def save(path, job, check_mode=False):
     if not isinstance(path, str) or not os.path.isabs(path):
         raise BackupError("job_file %r is not an absolute path" % path, "give e.g. /etc/sage-open-webui-backup/owb-drill.json")
     record = dict(normalize(job), job_schema=JOB_SCHEMA)
-    try:
-        with open(path, encoding="utf-8") as f:
-            before = f.read()
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        before, mode = "", None
-    changed = before != json_text(record) or mode != 0o600
-    if changed and not check_mode:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        write_json(path, record)
+    changed, _before = save_json(path, record, check_mode)
     verb = "is up to date in" if not changed else "would be saved to" if check_mode else "saved to"
     return {"changed": changed, "job_file": path, "warnings": [], "summary": "drill job (source %s) %s %s" % (record["source"], verb, path)}
 

@@ -30,7 +30,7 @@ import time
 import traceback
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
-    BackupError, check_known, json_text, read_json, utcnow, write_json)
+    BackupError, check_known, json_text, read_json, save_json, utcnow, write_json)
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _jobrecord
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _metrics
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _notify
@@ -350,18 +350,8 @@ def save(path, job, check_mode=False):
         raise BackupError("job_file %r is not an absolute path" % path, "give e.g. /etc/sage-open-webui-backup/open-webui.json")
     snap = check(job)[0]  # a bad job is refused now, not at 3 in the morning
     record = dict(job, job_schema=JOB_SCHEMA)
-    text = json_text(record)
-    try:
-        with open(path, encoding="utf-8") as f:
-            before = f.read()
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        before, mode = "", None
-    changed = before != text or mode != 0o600
+    changed, before = save_json(path, record, check_mode)
     what = snap["container"] or snap["data_dir"]
-    if changed and not check_mode:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        write_json(path, record)
     if not changed:
         summary = "job for %s in %s is up to date" % (what, path)
     else:

@@ -14,6 +14,7 @@ Plain Python, no Ansible imports. This is a private module of the sage_open_webu
 from __future__ import annotations
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _notify
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import option_spec
 
 # Ansible type of each option that is not a plain string.
 TYPES = {"events": "list", "timeout": "int", "smtp_port": "int", "starttls": "bool", "to": "list"}
@@ -27,21 +28,7 @@ def suboptions():
     names = list(_notify.COMMON)
     for kind in _notify.TYPES:
         names += [k for k in _notify.PER_TYPE[kind] if k not in names]
-    spec = {}
-    for name in names:
-        option = {"type": TYPES.get(name, "str")}
-        if option["type"] == "list":
-            option["elements"] = "str"
-        if name in CHOICES:
-            option["choices"] = list(CHOICES[name])
-        if name in ALIASES:
-            option["aliases"] = list(ALIASES[name])
-        if name in REQUIRED:
-            option["required"] = True
-        if name in _notify.SECRET_OPTIONS:
-            option["no_log"] = True
-        spec[name] = option
-    return spec
+    return option_spec(names, TYPES, CHOICES, REQUIRED, _notify.SECRET_OPTIONS, ALIASES)
 
 
 def notify_option():

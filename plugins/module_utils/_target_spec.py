@@ -16,6 +16,7 @@ Plain Python, no Ansible imports. This is a private module of the sage_open_webu
 from __future__ import annotations
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _targets
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import option_spec
 
 # Ansible type of each option that is not a plain string.
 TYPES = {
@@ -42,19 +43,7 @@ def _names():
 
 def suboptions():
     """The options of one target, as AnsibleModule takes them (``options`` of a dict or list of dicts)."""
-    spec = {}
-    for name in _names():
-        option = {"type": TYPES.get(name, "str")}
-        if option["type"] == "list":
-            option["elements"] = "str"
-        if name in CHOICES:
-            option["choices"] = list(CHOICES[name])
-        if name in REQUIRED:
-            option["required"] = True
-        if name in _targets.SECRET_OPTIONS:
-            option["no_log"] = True
-        spec[name] = option
-    return spec
+    return option_spec(_names(), TYPES, CHOICES, REQUIRED, _targets.SECRET_OPTIONS)
 
 
 def targets_option():
