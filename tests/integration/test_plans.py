@@ -22,6 +22,7 @@ pytest.importorskip("ansible")
 pytest.importorskip("boto3")
 
 from engine import ROOT  # noqa: E402
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _pull  # noqa: E402
 
 pytestmark = pytest.mark.docker
 
@@ -85,6 +86,28 @@ def record(host, inst, plan):
     return json.loads(out)
 
 
+class DockerRemote(object):
+    """The host's repository read by rsync through ``docker exec`` (the test's stand-in for ssh)."""
+
+    def __init__(self, container):
+        self.label = container.name
+        self.rsync_args = ["-e", "docker exec -i"]
+        self._prefix = "%s:%s/" % (container.name, REPO)
+
+    def source(self, rel):
+        return self._prefix + rel
+
+
+def pull_to_server(host, repo, name, inst):
+    """The backup server's pull of both plans' snapshots (count 2), keeping 8 weekly / 12 monthly."""
+    config = _pull.normalize({"config_schema": 1, "repository": str(repo), "status_dir": str(repo) + "-status",
+                              "hosts": [{"name": name, "instances": [inst]}], "count": 2,
+                              "keep_last": 0, "keep_daily": 0, "keep_weekly": 8, "keep_monthly": 12})
+    records = _pull.run_host(config, config["hosts"][0], remote=DockerRemote(host))
+    assert len(records) == 1, records
+    return records[0]
+
+
 def test_two_plans_on_one_host_run_one_after_the_other(host, sample_app, s3_client, s3_endpoint, tmp_path):
     inst = sample_app.name
     extra = {"backup_container": inst, "schedule_plans": plans(sample_app, s3_client, s3_endpoint)}
@@ -128,6 +151,13 @@ def test_two_plans_on_one_host_run_one_after_the_other(host, sample_app, s3_clie
     code, out = sh(host, "cat %s/%s/%s/.plans.json" % (REPO, daily["host"], inst))
     claims = json.loads(out)["claims"]
     assert claims == {daily["snapshot"]["id"]: ["daily"], weekly["snapshot"]["id"]: ["weekly"]}, out
+
+    # plan 2 on the backup server: its pull (the engine of owb-pull; rsync through `docker exec` instead of the
+    # rrsync -ro key, which test_pull_restricted.py and molecule/nas cover) lands it, verified, with its own retention
+    server = pull_to_server(host, tmp_path / "nas", daily["host"], inst)
+    assert server["status"] == "ok", server
+    landed = sorted(os.listdir(str(tmp_path / "nas" / daily["host"] / inst)))
+    assert weekly["snapshot"]["id"] in landed and daily["snapshot"]["id"] in landed, landed
 
     # weekly off the list: its timer, job and record go, its snapshot stays
     deploy(host, tmp_path, dict(extra, schedule_plans=extra["schedule_plans"][:1]))
