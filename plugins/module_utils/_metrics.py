@@ -7,7 +7,7 @@ directory rendered to ``<metrics_dir>/sage_open_webui_backup.prom`` (temp file +
 Every value is a field of a record; the metric list is in docs/METRICS.md.
 
 Labels: ``openwebui`` (the instance), ``plan`` (``drill`` for drills, ``pull`` for a backup server's pulls),
-``target``, and ``host`` on pull records (the pulled host).
+``target``, and ``host`` on records about another host (pulls, and drills of another host's snapshots).
 
 Plain Python, no Ansible imports. This is a private module of the sage_open_webui.backup collection.
 """
@@ -79,7 +79,7 @@ def _labels(pairs):
 
 def _record_labels(record):
     pairs = [("openwebui", record.get("instance")), ("plan", record.get("plan"))]
-    return pairs + ([("host", record.get("host"))] if record.get("kind") == "pull" else [])
+    return pairs + ([("host", record.get("host"))] if _runlog.of_other_host(record) else [])
 
 
 def render(records):

@@ -7,7 +7,8 @@ of each. The status report, the metrics and the notifications all read these fil
 
 - ``<status_dir>/<instance>@<plan>.json``: a backup plan's last run (plan "default" without a plan), a drill's
   (plan "drill");
-- ``<status_dir>/<host>.<instance>@pull.json``: on a backup server, its last pull of one host's instance.
+- ``<status_dir>/<host>.<instance>@pull.json``: on a backup server, its last pull of one host's instance; and
+  ``<host>.<instance>@drill.json`` for a drill of another host's snapshots there.
 
 Every file is 0600 in a 0700 directory. Plain Python, no Ansible imports.
 This is a private module of the sage_open_webui.backup collection; its API may change at any time.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, write_json
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, default_host, write_json
 
 SCHEMA = 1
 OK_STATUSES = ("ok", "warning")
@@ -30,8 +31,14 @@ def record_path(status_dir, instance, plan):
     return os.path.join(status_dir, "%s@%s.json" % (instance, plan))
 
 
+def of_other_host(record):
+    """A record about another host's instance: a pull, or a drill of another host's snapshots (on a backup server,
+    where several hosts have an instance named open-webui). Its file and its metrics name the host."""
+    return record.get("kind") == "pull" or (record.get("kind") == "drill" and record.get("host") not in (None, default_host()))
+
+
 def _path_of(status_dir, record):
-    if record.get("kind") == "pull":
+    if of_other_host(record):
         return record_path(status_dir, "%s.%s" % (record["host"], record["instance"]), record["plan"])
     return record_path(status_dir, record["instance"], record["plan"])
 

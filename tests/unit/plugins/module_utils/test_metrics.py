@@ -14,6 +14,7 @@ import stat
 import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _metrics, _runlog
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import default_host
 
 parser = pytest.importorskip("prometheus_client.parser", reason="prometheus-client (requirements-test.txt)")
 
@@ -35,12 +36,13 @@ def sample_records():
                           {"name": "b2", "type": "s3", "status": "failed", "bytes_sent": 0, "error": "denied"}])
     weekly = dict(base, kind="backup", plan="weekly", status="failed", finished="2026-12-02T04:00:00+00:00",
                   duration_s=3, snapshot=None, local=None, targets=[], error="the disk is full")
-    drill = dict(base, kind="drill", plan="drill", status="warning", finished="2026-12-02T05:00:41+00:00",
+    drill = dict(base, kind="drill", plan="drill", host=default_host(), status="warning", finished="2026-12-02T05:00:41+00:00",
                  duration_s=41.2, rto_s=41.2, source="s3", snapshot={"id": "20261202T030000Z"}, targets=[])
     pull = dict(base, kind="pull", plan="pull", host="web2", status="ok", finished="2026-12-02T06:00:00+00:00",
                 duration_s=7.0, snapshot={"id": "20261202T030000Z", "bytes": 999, "new_bytes": 10},
                 local={"count": 8, "newest_created": "2026-12-02T03:00:02+00:00"}, targets=[])
-    return [daily, weekly, drill, pull]
+    nas_drill = dict(drill, host="web2", status="ok", rto_s=30.5)  # on a backup server: a drill of web2's snapshots
+    return [daily, weekly, drill, nas_drill, pull]
 
 
 def parse(path):
@@ -56,8 +58,8 @@ def expected_values(records):
     want = {}
     for r in records:
         labels = {"openwebui": r["instance"], "plan": r["plan"]}
-        if r["kind"] == "pull":
-            labels["host"] = r["host"]
+        if r["kind"] == "pull" or (r["kind"] == "drill" and r["host"] != default_host()):
+            labels["host"] = r["host"]  # about another host: a pull, a drill of its snapshots on a backup server
 
         def put(name, value, extra=None):
             want[(name, tuple(sorted(dict(labels, **(extra or {})).items())))] = float(value)

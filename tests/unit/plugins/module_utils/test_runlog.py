@@ -13,7 +13,7 @@ import stat
 import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog
-from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError
+from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, default_host
 
 
 def record(status="ok", finished="2026-12-02T03:00:10+00:00", **kw):
@@ -35,8 +35,15 @@ def test_write_paths_and_modes(tmp_path):
     assert stat.S_IMODE(os.stat(status_dir).st_mode) == 0o700
     pull = _runlog.write(status_dir, record(kind="pull", plan="pull", host="web2"))
     assert pull == os.path.join(status_dir, "web2.open-webui@pull.json")
-    drill = _runlog.write(status_dir, record(kind="drill", plan="drill"))
+    drill = _runlog.write(status_dir, record(kind="drill", plan="drill", host=default_host()))
     assert drill == os.path.join(status_dir, "open-webui@drill.json")
+
+
+def test_drills_of_other_hosts_on_a_backup_server_keep_a_file_each(tmp_path):
+    """Every host's instance is called open-webui by default: one drill file per host, not one for all."""
+    paths = {_runlog.write(str(tmp_path), record(kind="drill", plan="drill", host=h)) for h in ("web1", "web2")}
+    assert paths == {str(tmp_path / "web1.open-webui@drill.json"), str(tmp_path / "web2.open-webui@drill.json")}
+    assert sorted(r["host"] for r in _runlog.read_all(str(tmp_path))) == ["web1", "web2"]
 
 
 def test_last_success_carried_over(tmp_path):
