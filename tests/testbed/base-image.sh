@@ -13,10 +13,12 @@ set -euo pipefail
 
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# python3-cffi-backend: apprise needs python3-cryptography, which depends on a virtual package (python3-cffi-backend-api-*)
+# that debootstrap does not resolve: name the package that provides it.
 PACKAGES=(
   python3 python3-apt systemd systemd-sysv dbus sqlite3 rsync ca-certificates
   python3-docker python3-boto3 python3-jmespath python3-requests python3-yaml
-  rclone age apprise cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
+  rclone age apprise python3-cffi-backend cron curl procps iproute2 tzdata gnupg sudo less xz-utils zstd gzip tar
 )
 
 IMPORT_CHANGES=('ENV container=docker' 'ENV LANG=C.UTF-8' 'CMD ["/lib/systemd/systemd"]')
