@@ -102,7 +102,7 @@ def test_the_timer_job_drills_and_boots_the_newest_snapshot(world, tmp_path):
     Hooks.received.clear()
     rc, out, records = _save_and_run(world, tmp_path, instance="owui", image=IMAGE, boot="always", health_timeout=600)
     assert rc == 0, out
-    rec = records["owui@drill.json"]
+    rec = records["h1.owui@drill.json"]  # h1 is not this machine: a drill of another host's snapshots
     assert rec["status"] == "ok" and rec["kind"] == "drill" and rec["plan"] == "drill" and rec["trigger"] == "timer", rec
     assert rec["snapshot"]["id"] == world["snaps"]["owui"] and rec["rto_s"] > 0 and rec["source"] == "local"
     assert rec["checks"]["booted_image"] == IMAGE and rec["checks"]["boot_to_healthy_s"] > 0
@@ -110,7 +110,7 @@ def test_the_timer_job_drills_and_boots_the_newest_snapshot(world, tmp_path):
     assert [(h["event"], h["instance"], h["status"]) for h in Hooks.received] == [("success", "owui", "ok")]
     with open(os.path.join(world["metrics"], "sage_open_webui_backup.prom"), encoding="utf-8") as f:
         prom = f.read()
-    assert 'owb_drill_rto_seconds{openwebui="owui",plan="drill"} %s' % rec["rto_s"] in prom, prom
+    assert 'owb_drill_rto_seconds{openwebui="owui",plan="drill",host="h1"} %s' % rec["rto_s"] in prom, prom
     assert "h1/owui %s: ok, RTO" % world["snaps"]["owui"] in out
     print("[drill timer] RTO %.1f s (boot to healthy %.1f s)" % (rec["rto_s"], rec["checks"]["boot_to_healthy_s"]))
 
@@ -119,7 +119,7 @@ def test_a_corrupt_snapshot_and_a_missing_image_fail_clearly(world, tmp_path):
     Hooks.received.clear()
     rc, out, records = _save_and_run(world, tmp_path, image=NO_IMAGE, boot="always")
     assert rc == 1, out
-    broken, owui = records["broken@drill.json"], records["owui@drill.json"]
+    broken, owui = records["h1.broken@drill.json"], records["h1.owui@drill.json"]
     assert broken["status"] == "failed" and broken["snapshot"]["id"] == world["snaps"]["broken"] and broken["rto_s"] is None
     assert "snapshot %s failed verification" % world["snaps"]["broken"] in broken["error"] and "webui.db" in broken["error"]
     assert owui["status"] == "failed" and owui["error"] == "image %s is not on this host" % NO_IMAGE
@@ -159,7 +159,7 @@ def test_the_timer_on_a_systemd_host(world, docker_client, testbed, systemd_run_
         code, out = host.sh("systemctl start owb-drill.service", check=False)  # oneshot: returns when it is done
         journal = host.sh("journalctl -u owb-drill.service --no-pager | tail -20", check=False)[1]
         assert code == 0, out + journal
-        rec = json.loads(host.sh("cat /var/lib/sage-open-webui-backup/owui@drill.json")[1])
+        rec = json.loads(host.sh("cat /var/lib/sage-open-webui-backup/h1.owui@drill.json")[1])
         assert rec["status"] == "ok" and rec["trigger"] == "timer" and rec["snapshot"]["id"] == world["snaps"]["owui"], rec
         assert rec["rto_s"] > 0 and rec["checks"]["booted_image"] == IMAGE
         assert "h1/owui %s: ok, RTO" % world["snaps"]["owui"] in journal
