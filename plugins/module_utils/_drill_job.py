@@ -100,10 +100,7 @@ def _now():
 
 
 def _record(job, host, instance, trigger, started):
-    return {"record_schema": 1, "kind": "drill", "host": host, "instance": instance, "plan": PLAN, "trigger": trigger,
-            "check_mode": False, "started": started.isoformat(), "finished": None, "duration_s": None, "status": None,
-            "summary": "", "error": None, "warnings": [], "snapshot": None, "source": job["source"], "rto_s": None,
-            "checks": {}, "local": None, "targets": [], "last_success": None, "notifications": []}
+    return _runlog.new_record("drill", host, instance, PLAN, trigger, started, source=job["source"], rto_s=None, checks={})
 
 
 def _finish(record, d, started):

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import parse_snapshot_id, utcnow
-
-RECORD_SCHEMA = 1
 
 
 def start(snap, run, trigger):
     """The record of a run that starts now (what the ``start`` notification carries)."""
-    return {"record_schema": RECORD_SCHEMA, "kind": "backup", "host": snap["host"], "instance": snap["instance"],
-            "plan": run["plan"], "trigger": trigger, "check_mode": False, "started": utcnow().isoformat(),
-            "finished": None, "duration_s": None, "status": "running", "summary": "", "error": None, "warnings": [],
-            "snapshot": None, "local": None, "targets": [], "last_success": None, "notifications": []}
+    return _runlog.new_record("backup", snap["host"], snap["instance"], run["plan"], trigger, utcnow(), status="running")
 
 
 def finish(record, result, failure, repo):

@@ -271,10 +271,7 @@ def _local(config, host, instance):
 
 
 def new_record(host, instance, started):
-    return {"record_schema": 1, "kind": "pull", "host": host, "instance": instance, "plan": "pull",
-            "trigger": "timer", "check_mode": False, "started": started.isoformat(), "finished": None,
-            "duration_s": None, "status": None, "summary": "", "error": None, "warnings": [], "snapshot": None,
-            "local": None, "targets": [], "last_success": None, "notifications": []}
+    return _runlog.new_record("pull", host, instance, "pull", "timer", started)
 
 
 def _summary(host, instance, pulled, deleted, local):

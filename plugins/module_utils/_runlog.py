@@ -92,6 +92,17 @@ def read_all(status_dir):
     return records
 
 
+def new_record(kind, host, instance, plan, trigger, started, status=None, **extra):
+    """A run record that starts at ``started`` (a datetime): every record_schema 1 key, none filled in yet but
+    these; ``extra`` adds a kind's own keys (a drill's ``source``, ``rto_s``, ``checks``)."""
+    record = {"record_schema": SCHEMA, "kind": kind, "host": host, "instance": instance, "plan": plan,
+              "trigger": trigger, "check_mode": False, "started": started.isoformat(), "finished": None,
+              "duration_s": None, "status": status, "summary": "", "error": None, "warnings": [], "snapshot": None,
+              "local": None, "targets": [], "last_success": None, "notifications": []}
+    record.update(extra)
+    return record
+
+
 def event_of(record):
     """The notification event of a finished run: ``success``, ``warning`` or ``failure``."""
     return EVENTS.get(record.get("status"), "failure")

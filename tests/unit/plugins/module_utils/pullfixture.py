@@ -14,6 +14,7 @@ import os
 import sys
 import types
 
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import json_text, parse_snapshot_id
 
 SIGNALS = ("_runlog", "_metrics", "_notify")
@@ -59,7 +60,8 @@ class Signals(object):
         runlog = types.SimpleNamespace(
             write=lambda status_dir, record: self.records.append(json.loads(json.dumps(record))) or "%s/%s.%s@pull.json" % (
                 status_dir, record["host"], record["instance"]),
-            event_of=lambda r: {"ok": "success", "warning": "warning"}.get(r["status"], "failure"))
+            event_of=lambda r: {"ok": "success", "warning": "warning"}.get(r["status"], "failure"),
+            new_record=_runlog.new_record)
         metrics = types.SimpleNamespace(refresh=lambda s, m, snapshot_counts=None: self.refreshed.append((s, m)) or (None, None))
         notify = types.SimpleNamespace(
             send=lambda notifiers, event, record: self.sent.append((event, record["host"], record["instance"])) or [],

@@ -18,7 +18,7 @@ import types
 
 import pytest
 
-from ansible_collections.sage_open_webui.backup.plugins.module_utils import _snapshot
+from ansible_collections.sage_open_webui.backup.plugins.module_utils import _runlog, _snapshot
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import BackupError, write_json
 from ansible_collections.sage_open_webui.backup.tests.unit.plugins.module_utils import test_restore_switch as switch_tests
 
@@ -31,7 +31,7 @@ class Signals(object):
 
     def __init__(self):
         self.sent, self.written, self.refreshed = [], [], []
-        self.runlog = types.SimpleNamespace(write=self.write, event_of=self.event_of)
+        self.runlog = types.SimpleNamespace(write=self.write, event_of=self.event_of, new_record=_runlog.new_record)
         self.notify = types.SimpleNamespace(normalize=self.normalize, send=self.send)
         self.metrics = types.SimpleNamespace(refresh=self.refresh)
 
