@@ -151,21 +151,42 @@ def check(job):
 def job_lock(status_dir, instance, plan, log):
     """Two jobs (plans) of one instance never run at the same time: an exclusive flock on
     ``<status_dir>/<instance>.job.lock`` for the whole job. A second job WAITS for it (``log``: "waiting for plan
-    X"); the kernel drops the lock when its holder dies."""
+    X", the holder's name, waited for when the holder has only just taken the lock); the kernel drops the lock
+    when its holder dies."""
     os.makedirs(status_dir, mode=0o700, exist_ok=True)
     fd = os.open(os.path.join(status_dir, "%s.job.lock" % instance), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "(unknown)"
-            log("waiting for plan %s of %s to finish" % (holder, instance))
+        if not _try_lock(fd):
+            log("waiting for plan %s of %s to finish" % (_holder(fd), instance))
             fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, ("%s (pid %d)\n" % (plan, os.getpid())).encode(), 0)
-        yield
+        name = ("%s (pid %d)\n" % (plan, os.getpid())).encode()
+        os.pwrite(fd, name, 0)
+        os.ftruncate(fd, len(name))
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # no stale name for the next waiter
     finally:
         os.close(fd)  # closing drops the lock
+
+
+def _try_lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _holder(fd, patience=2.0):
+    """The plan named in a held lock file. A holder that has just taken the lock (two timers firing together, the
+    file new) names itself a moment later: wait up to ``patience`` seconds for the name."""
+    deadline = time.monotonic() + patience
+    while True:
+        name = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        if name or time.monotonic() >= deadline:
+            return name or "(unknown)"
+        time.sleep(0.05)
 
 
 def reusable(repo, reuse_within, now=None):

@@ -185,6 +185,32 @@ def test_a_second_job_waits_for_the_lock_and_says_for_whom(tmp_path):
     t.join()
 
 
+def test_a_waiter_names_a_holder_that_has_only_just_taken_the_lock(tmp_path):
+    """Two timers firing together on a new lock file: the holder takes the lock before it writes its name; the
+    waiter must still name it (CI once logged "waiting for plan (unknown)")."""
+    lines = []
+    holder = os.open(str(tmp_path / "owui.job.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    named = threading.Timer(0.3, os.write, (holder, b"daily (pid 1)\n"))
+    named.start()
+    done = threading.Event()
+
+    def second():
+        with _job.job_lock(str(tmp_path), "owui", "weekly", lines.append):
+            done.set()
+    t = threading.Thread(target=second, daemon=True)
+    t.start()
+    try:
+        named.join()
+        assert not done.wait(0.5), "the second job did not wait"
+        assert lines == ["waiting for plan daily (pid 1) of owui to finish"]
+    finally:
+        os.close(holder)
+    assert done.wait(5)
+    t.join()
+    assert (tmp_path / "owui.job.lock").read_text() == "", "the released lock still names a holder"
+
+
 RUNNER = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
