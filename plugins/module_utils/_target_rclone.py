@@ -38,6 +38,8 @@ _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\w+ *: )?")
 _CHATTER = re.compile(r" (DEBUG|INFO) +: ")  # -vv lines: never a failure's reason
 _COPIED = re.compile(r" INFO +: .*: Copied \(new\)")
 _SKIPPED = re.compile(r" DEBUG +: .*: Destination exists, skipping")
+_MKDIR_FAILED = re.compile(r'mkParentDir failed|mkdir ".*" failed')
+_MKDIR_TRIES = 4  # a key is at most three directories deep (<store>/packs/<pp>/<pack>)
 _NOT_FOUND = (3, 4)  # rclone's exit codes for "directory not found" and "file not found"
 # stderr fragment -> (problem, fix, transient); first match wins. %(remote)s is the remote's name.
 _KNOWN = (
@@ -148,12 +150,17 @@ class RcloneBackend(Backend):
         values = {"remote": self.remote_name, "path": self.target["remote"],
                   "config_file": self.config_file or "the rclone config",
                   "config": " --config %s" % self.config_file if self.config_file else ""}
+        err = None
         for needle, problem, fix, transient in _KNOWN:
             if needle in low:
-                return self.error(problem % values, fix % values, transient=transient)
-        last = _LOG_PREFIX.sub("", text.splitlines()[-1]) if text else "exit status %d" % code
-        return self.error("rclone %s failed: %s" % (verb, last[-300:]),
-                          "see why with `rclone -vv lsd %s%s` on this host" % (self.target["remote"], values["config"]))
+                err = self.error(problem % values, fix % values, transient=transient)
+                break
+        if err is None:
+            last = _LOG_PREFIX.sub("", text.splitlines()[-1]) if text else "exit status %d" % code
+            err = self.error("rclone %s failed: %s" % (verb, last[-300:]),
+                             "see why with `rclone -vv lsd %s%s` on this host" % (self.target["remote"], values["config"]))
+        err.mkdir_failed = bool(_MKDIR_FAILED.search(text))
+        return err
 
     def _path(self, key):
         parts = key.split("/")
@@ -181,10 +188,7 @@ class RcloneBackend(Backend):
             with open(src, "wb") as f:
                 f.write(data)
             bwlimit = ["--bwlimit", "%dB" % self.bwlimit] if self.bwlimit else []
-            try:
-                dummy, log = self._run(["copyto", "-vv", "--ignore-existing"] + bwlimit + [src, dest], log=True)
-            except TargetError as e:
-                raise self._after_failed_put(key, len(data), e)
+            log = self._copyto(["-vv", "--ignore-existing"] + bwlimit + [src, dest], key, len(data))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         if _COPIED.search(log):
@@ -194,6 +198,18 @@ class RcloneBackend(Backend):
             return False
         raise self.error("rclone copyto of %s said neither copied nor skipped" % key,
                          "check that rclone_binary is rclone >= 1.60 (rclone version)")
+
+    def _copyto(self, args, key, size):
+        """``rclone copyto <args>``, again when it lost a race to create the key's directory: processes putting
+        into one new directory all try to create it, and OpenSSH's SFTP server answers the losers with a bare
+        "Failure" that rclone 1.60 does not always take for "exists". Each try finds one more level there."""
+        for attempt in range(_MKDIR_TRIES):
+            try:
+                return self._run(["copyto"] + args, log=True)[1]
+            except TargetError as e:
+                if attempt + 1 < _MKDIR_TRIES and getattr(e, "mkdir_failed", False):
+                    continue
+                raise self._after_failed_put(key, size, e)
 
     def _after_failed_put(self, key, size, err):
         """A failed write may leave a short file on file-like remotes (local, sftp): remove ours, and tell a

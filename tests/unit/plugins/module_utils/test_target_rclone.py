@@ -16,12 +16,18 @@ import pytest
 
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._targets import TargetError, normalize, open_backend
 
-# Records its argv and environment, answers FAKE_STDOUT, FAKE_STDERR ({pass}: the config password), FAKE_RC.
+# Records its argv and environment, answers FAKE_STDOUT, FAKE_STDERR ({pass}: the config password), FAKE_RC;
+# its first FAKE_FAIL_CALLS calls answer FAKE_FAIL_STDERR and exit 1 instead.
 FAKE = r"""#!/usr/bin/env python3
 import json, os, sys
 env = os.environ
-with open(os.path.join(env["FAKE_DIR"], "calls.jsonl"), "a") as f:
+calls = os.path.join(env["FAKE_DIR"], "calls.jsonl")
+with open(calls, "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "pass": env.get("RCLONE_CONFIG_PASS"), "ca": env.get("AWS_CA_BUNDLE")}) + "\n")
+with open(calls) as f:
+    if sum(1 for line in f) <= int(env.get("FAKE_FAIL_CALLS", "0")):
+        sys.stderr.write(env["FAKE_FAIL_STDERR"])
+        sys.exit(1)
 sys.stderr.write(env.get("FAKE_STDERR", "").replace("{pass}", env.get("RCLONE_CONFIG_PASS", "")))
 sys.stdout.write(env.get("FAKE_STDOUT", ""))
 sys.exit(int(env.get("FAKE_RC", "0")))
@@ -125,6 +131,30 @@ def test_put_reads_rclones_log(fake, monkeypatch, log, result):
     else:
         assert b.put("packs/aa/x", b"data", None) is result
     assert b.stats["bytes_sent"] == (4 if result else 0) and len(fake.calls()) == 1
+
+
+MKDIR_LOST = ('2026/12/03 00:39:06 ERROR : Attempt 1/1 failed with 1 errors and: Put mkParentDir failed: mkdir '
+              '"/srv/store/packs" failed: sftp: "Failure" (SSH_FX_FAILURE)\n')
+COPIED = "2026/12/02 16:50:41 INFO  : x: Copied (new) to: x\n"
+
+
+def test_a_put_that_lost_the_race_to_create_its_directory_is_tried_again(fake, monkeypatch):
+    """Concurrent puts into a new directory on OpenSSH's SFTP: the losers' mkdir gets a bare "Failure"."""
+    monkeypatch.setenv("FAKE_FAIL_CALLS", "2")
+    monkeypatch.setenv("FAKE_FAIL_STDERR", MKDIR_LOST)
+    monkeypatch.setenv("FAKE_STDERR", COPIED)
+    assert fake().put("packs/aa/x", b"data", None) is True
+    assert [c["argv"][c["argv"].index("copyto")] for c in fake.calls() if "copyto" in c["argv"]] == ["copyto"] * 3
+
+
+@pytest.mark.parametrize("stderr, copies", [(MKDIR_LOST, 4), ("2026/12/02 ERROR : x: Failed to copy: some new failure\n", 1)])
+def test_other_failures_and_a_mkdir_that_keeps_failing_are_not_tried_again_and_again(fake, monkeypatch, stderr, copies):
+    monkeypatch.setenv("FAKE_FAIL_CALLS", "99")
+    monkeypatch.setenv("FAKE_FAIL_STDERR", stderr)
+    with pytest.raises(TargetError) as err:
+        fake().put("packs/aa/x", b"data", None)
+    assert "rclone copyto failed" in str(err.value)
+    assert sum("copyto" in c["argv"] for c in fake.calls()) == copies
 
 
 def test_debug_chatter_is_not_a_failure_reason(fake, monkeypatch):
