@@ -23,6 +23,7 @@ import sys
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import (
     BackupError,
     check_known,
+    default_host,
     is_inside,
     read_json,
     save_json,
@@ -125,26 +126,52 @@ def _drill_one(job, host, instance, open_one, options):
                 "problems": ["unexpected error: %s: %s" % (type(e).__name__, e)]}
 
 
+def _known_pairs(job):
+    """The pairs a drill that cannot list its source still reports on: the job's own host/instance when it names
+    both, else those of the earlier drill records in ``status_dir`` (so their records and metrics turn failed)."""
+    if job["host"] and job["instance"]:
+        return [(job["host"], job["instance"])]
+    records = _runlog.read_all(job["status_dir"]) if job["status_dir"] else []
+    return sorted({(r["host"], r["instance"]) for r in records
+                   if r.get("kind") == "drill" and (not job["host"] or r["host"] == job["host"])
+                   and (not job["instance"] or r["instance"] == job["instance"])})
+
+
+def _not_listed(host, instance, error):
+    return {"host": host, "instance": instance, "ok": False, "rto_s": None, "warnings": [], "problems": [str(error)]}
+
+
 def run(job, trigger="timer", check_mode=False):
     """Drill every host/instance of the (normalized) job, one after the other: the start notification, the drill,
     the result's notification, its run record in ``status_dir`` (``<instance>@drill.json``; none when empty),
     then the metrics. A failed drill does not stop the others. Returns ``{"drills", "records", "failed",
-    "summary", "warnings"}``. Check mode lists the pairs; it writes and notifies nothing."""
-    pairs, open_one = _drill.plan(job["repository"], job["host"], job["instance"], job["source"], job["targets"],
-                                  job["age_identity"])
+    "summary", "warnings", "error"}``. Check mode lists the pairs; it writes and notifies nothing.
+
+    A source that cannot be listed (down, or nothing to drill) is the ``error`` (a BackupError) and the failure
+    of every pair :func:`_known_pairs` names, recorded and notified like any failed drill; with no known pair
+    the failure is still notified (for ``<host>/*``), and no record is written."""
+    try:
+        pairs, open_one = _drill.plan(job["repository"], job["host"], job["instance"], job["source"], job["targets"],
+                                      job["age_identity"])
+        unlisted = None
+    except BackupError as e:
+        if check_mode:
+            raise
+        unlisted, open_one = e, None
+        pairs = _known_pairs(job) or [(job["host"] or default_host(), job["instance"] or "*")]
     if check_mode:
         return {"drills": [{"host": h, "instance": i} for h, i in pairs], "records": [], "failed": 0, "warnings": [],
-                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % p for p in pairs)}
+                "summary": "check mode: would drill %s" % ", ".join("%s/%s" % p for p in pairs), "error": None}
     options = {k: job[k] for k in DRILL_OPTIONS}
     drills, records, warnings = [], [], []
     for host, instance in pairs:
         started = _now()
         record = _record(job, host, instance, trigger, started)
         outcomes = _notify.send(job["notify"], "start", record)
-        drills.append(_drill_one(job, host, instance, open_one, options))
+        drills.append(_not_listed(host, instance, unlisted) if unlisted else _drill_one(job, host, instance, open_one, options))
         _finish(record, drills[-1], started)
         record["notifications"] = outcomes + _notify.send(job["notify"], _runlog.event_of(record), record)
-        if job["status_dir"]:
+        if job["status_dir"] and instance != "*":
             try:
                 _runlog.write(job["status_dir"], record)
             except BackupError as e:  # the drill's result is still returned and notified
@@ -155,13 +182,16 @@ def run(job, trigger="timer", check_mode=False):
         warnings.append("metrics not written: %s" % error)
     return {"drills": drills, "records": records, "failed": sum(r["status"] == "failed" for r in records),
             "warnings": warnings + [w for d in drills for w in d.get("warnings") or []],
-            "summary": "; ".join(r["summary"] for r in records)}
+            "summary": "; ".join(r["summary"] for r in records), "error": unlisted}
 
 
 def drill_now(job, check_mode=False):
     """The drill of ``openwebui_restore action=drill`` (trigger ``ansible``): :func:`run`, raising when a drill
-    failed (every drill, with its problems, in the error's ``drills``)."""
+    failed (every drill, with its problems, in the error's ``drills``) or, with its own error, when the source
+    could not be listed (after that failure was recorded and notified)."""
     res = run(normalize(job), trigger="ansible", check_mode=check_mode)
+    if res["error"]:
+        raise res["error"]
     if res["failed"]:
         raise BackupError("restore drill failed for %d of %d: %s" % (res["failed"], len(res["drills"]), res["summary"]),
                           "read the problems of each drill; the snapshot does not restore as it is", drills=res["drills"])
@@ -185,9 +215,11 @@ def main(argv=None, out=None):
         return 2
     try:
         res = run(job, check_mode=check)
-    except BackupError as e:  # nothing to drill, or the source cannot be listed
+    except BackupError as e:  # check mode: nothing to drill, or the source cannot be listed
         out.write("owb-drill: FAILED: %s\n" % e)
         return 1
+    if res["error"]:
+        out.write("owb-drill: FAILED: %s\n" % res["error"])
     for r in res["records"]:
         out.write("owb-drill: %s%s\n" % (r["summary"], ": %s" % r["error"] if r["error"] else ""))
     if check:

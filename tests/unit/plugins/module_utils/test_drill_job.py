@@ -31,7 +31,8 @@ class Signals(object):
 
     def __init__(self):
         self.sent, self.written, self.refreshed = [], [], []
-        self.runlog = types.SimpleNamespace(write=self.write, event_of=self.event_of, new_record=_runlog.new_record)
+        self.runlog = types.SimpleNamespace(write=self.write, event_of=self.event_of, new_record=_runlog.new_record,
+                                            read_all=_runlog.read_all)
         self.notify = types.SimpleNamespace(normalize=self.normalize, send=self.send)
         self.metrics = types.SimpleNamespace(refresh=self.refresh)
 
@@ -202,3 +203,37 @@ def test_the_module_drill_records_as_ansible_and_fails_naming_each_drill(dj, env
     res = dj.drill_now(_job(env, instance="owui", status_dir=""))  # no status_dir: no record, still notified
     assert res["drills"][0]["ok"] and res["failed"] == 0 and len(dj.signals.written) == 2
     assert dj.signals.sent[-2:] == [("start", "owui", None), ("success", "owui", "ok")]
+
+
+def test_a_source_with_nothing_to_drill_fails_each_drill_it_had_before(dj, env, tmp_path):
+    """Sunday's drill cannot list its source (down, or emptied): the instances drilled before turn failed in
+    their records (so the metrics and the status page show it) and the failure is notified."""
+    assert dj.run(dj.normalize(_job(env)))["failed"] == 0
+    empty = str(tmp_path / "empty-repo")
+    os.makedirs(empty)
+    res = dj.run(dj.normalize(_job(env, repository=empty)))
+    assert "no snapshots to drill" in str(res["error"]) and res["failed"] == 1
+    with open(os.path.join(str(env["tmp"] / "status"), "owui@drill.json")) as f:
+        rec = json.load(f)
+    assert rec["status"] == "failed" and "no snapshots to drill in %s" % empty in rec["error"] and rec["snapshot"] is None
+    assert dj.signals.sent[-2:] == [("start", "owui", None), ("failure", "owui", "failed")]
+    assert len(dj.signals.refreshed) == 2
+    path = str(tmp_path / "owb-drill.json")
+    dj.save(path, _job(env, repository=empty))
+    out = io.StringIO()
+    assert dj.main([path], out=out) == 1
+    assert "owb-drill: FAILED: no snapshots to drill" in out.getvalue() and "h1/owui -: FAILED" in out.getvalue()
+    with pytest.raises(BackupError, match="no snapshots to drill"):
+        dj.drill_now(_job(env, repository=empty))
+
+
+def test_with_no_drill_before_the_failure_names_the_jobs_pair_or_is_only_notified(dj, env, tmp_path):
+    empty = str(tmp_path / "empty-repo")
+    os.makedirs(empty)
+    res = dj.run(dj.normalize(_job(env, repository=empty, host="h9", instance="owui")))
+    assert res["failed"] == 1 and [(r["host"], r["instance"]) for r in res["records"]] == [("h9", "owui")]
+    assert dj.signals.written == [os.path.join(str(env["tmp"] / "status"), "owui@drill.json")]
+    res = dj.run(dj.normalize(_job(env, repository=empty, status_dir=str(tmp_path / "new-status"))))
+    assert res["failed"] == 1 and res["records"][0]["instance"] == "*"
+    assert dj.signals.sent[-2:] == [("start", "*", None), ("failure", "*", "failed")]
+    assert len(dj.signals.written) == 1 and not os.path.exists(str(tmp_path / "new-status")), "a record for no instance"
