@@ -7,7 +7,7 @@ job_file; what the schedule role does), run by the rendered owb-drill runner (wh
 restores the newest snapshot of the real Open WebUI 0.12.4 fixture into scratch and boots the real image on it.
 Checked: the run record (status ok, rto_s, the newest snapshot's id), the webhook notification, the metrics file;
 then a corrupt snapshot and an image that does not exist each give a failed record with a clear error, and the
-runner exits 1. Last, the schedule role (schedule_drill) on a systemd host: the timer is installed on its
+runner exits 1; so does a source that cannot be listed, for each instance drilled before. Last, the schedule role (schedule_drill) on a systemd host: the timer is installed on its
 calendar and its hardened service runs the drill and records it."""
 
 from __future__ import annotations
@@ -127,6 +127,25 @@ def test_a_corrupt_snapshot_and_a_missing_image_fail_clearly(world, tmp_path):
     assert sorted((h["event"], h["instance"]) for h in Hooks.received) == [("failure", "broken"), ("failure", "owui")]
     assert "h1/broken %s: FAILED: drill h1/broken" % world["snaps"]["broken"] in out
     assert "h1/owui %s: FAILED: image %s is not on this host" % (world["snaps"]["owui"], NO_IMAGE) in out
+
+
+def test_a_source_that_cannot_be_listed_fails_the_drills_it_had(world, tmp_path):
+    """The drill's source (a NAS share) is gone on Sunday: the instances drilled before (h1/owui, h1/broken, from
+    their records) turn failed in their records and the metrics, the failure is notified, the runner exits 1."""
+    Hooks.received.clear()
+    gone = str(tmp_path / "nas-not-mounted")
+    rc, out, records = _save_and_run(world, tmp_path, source="nas", boot="never",
+                                     targets=[{"name": "nas", "type": "filesystem", "path": gone}])
+    assert rc == 1, out
+    assert "owb-drill: FAILED: " in out and gone in out, out
+    for instance in ("broken", "owui"):
+        rec = records["h1.%s@drill.json" % instance]
+        assert rec["status"] == "failed" and rec["source"] == "nas" and gone in rec["error"], rec
+        assert rec["snapshot"] is None and rec["rto_s"] is None
+    assert sorted((h["event"], h["instance"]) for h in Hooks.received) == [("failure", "broken"), ("failure", "owui")]
+    with open(os.path.join(world["metrics"], "sage_open_webui_backup.prom"), encoding="utf-8") as f:
+        prom = f.read()
+    assert 'owb_last_run_status{openwebui="owui",plan="drill",host="h1"} 2' in prom, prom
 
 
 PLAY = """
