@@ -45,7 +45,8 @@ HOOK_TIMEOUT = 3600
 KEEP = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly")
 STATUS_DIR = "/var/lib/sage-open-webui-backup"
 EXTRA = {"pre_hooks": [], "post_hooks": [], "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
-         "targets": [], "plan": "default", "reuse_within": 0, "notify": [], "status_dir": STATUS_DIR, "metrics_dir": ""}
+         "targets": [], "plan": "default", "plans": None, "reuse_within": 0, "notify": [], "status_dir": STATUS_DIR,
+         "metrics_dir": ""}
 JOB_SCHEMA = 1
 PLAN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 RESERVED_PLANS = ("drill", "pull")
@@ -102,12 +103,15 @@ def split(job):
 
 def _run_settings(values, notify):
     """The plan of the job and where its run record, metrics and notifications go (docs/PLANS.md)."""
-    run = {k: EXTRA[k] if values.get(k) is None else values[k] for k in ("plan", "reuse_within", "status_dir", "metrics_dir")}
-    plan = run["plan"]
-    if not isinstance(plan, str) or not PLAN_RE.match(plan) or plan in RESERVED_PLANS:
-        raise BackupError("plan name %r is not valid (lower-case letters, digits, - and _, at most 32, starting with a "
-                          "letter or digit; %s are reserved)" % (plan, " and ".join(RESERVED_PLANS)),
-                          "name the plan e.g. daily or weekly-nas")
+    run = {k: EXTRA[k] if values.get(k) is None else values[k]
+           for k in ("plan", "plans", "reuse_within", "status_dir", "metrics_dir")}
+    if run["plans"] is not None and not isinstance(run["plans"], list):
+        raise BackupError("plans must be a list of plan names, got %r" % (run["plans"],), "give e.g. [daily, weekly], or leave it out")
+    for plan in [run["plan"]] + (run["plans"] or []):
+        if not isinstance(plan, str) or not PLAN_RE.match(plan) or plan in RESERVED_PLANS:
+            raise BackupError("plan name %r is not valid (lower-case letters, digits, - and _, at most 32, starting with a "
+                              "letter or digit; %s are reserved)" % (plan, " and ".join(RESERVED_PLANS)),
+                              "name the plan e.g. daily or weekly-nas")
     if run["reuse_within"] < 0:
         raise BackupError("reuse_within must be 0 or more seconds, got %r" % run["reuse_within"],
                           "set reuse_within to 0 (always take a new snapshot) or a number of seconds, e.g. 21600")
@@ -277,7 +281,8 @@ def _preview(snap, hooks, policy, targets, run, docker):
     if ref or result["snapshot"].get("previous"):
         result["prune"] = _retention.prune(dict(policy, repository=snap["repository"], host=snap["host"],
                                                 instance=snap["instance"]), check_mode=True,
-                                           protect=[ref.id] if ref else [], plan_name=run["plan"])
+                                           protect=[ref.id] if ref else [], plan_name=run["plan"],
+                                           current_plans=run["plans"])
     result["targets"] = _offsite.upload_all(targets, None, snap["host"], snap["instance"],
                                             _offsite.cache_root(snap["repository"]), check_mode=True)
     result["warnings"] = list(result["snapshot"].get("warnings", [])) + list((result["prune"] or {}).get("warnings", [])) \
@@ -305,7 +310,7 @@ def _execute(result, snap, hooks, retention, targets, run, docker, repo):
                               exception=traceback.format_exc())
     if failure is None:
         result["changed"] = True
-        failure = _after_snapshot(result, snap, retention, targets, run["plan"])
+        failure = _after_snapshot(result, snap, retention, targets, run)
     post_env = dict(env, OWB_STATUS="failed" if failure else "ok",
                     OWB_SNAPSHOT=(result["snapshot"] or {}).get("path") or "")
     result["hooks"]["post"], post_error = run_hooks("post", hooks["post"], post_env)
@@ -316,11 +321,13 @@ def _execute(result, snap, hooks, retention, targets, run, docker, repo):
         raise BackupError("snapshot %s was published, but %s" % (result["snapshot"]["snapshot_id"], post_error),
                           "fix the post hook", snapshot_id=result["snapshot"]["snapshot_id"], hooks=result["hooks"],
                           targets=result["targets"])
-    result["summary"] = _summary("%s; retention deleted %d" % (result["snapshot"]["summary"], len(result["prune"]["deleted"])),
+    forgot = result["prune"].get("forgotten_plans")
+    result["summary"] = _summary("%s; retention deleted %d%s" % (result["snapshot"]["summary"], len(result["prune"]["deleted"]),
+                                                                 " (forgot plan %s)" % ", ".join(forgot) if forgot else ""),
                                  result["targets"])
 
 
-def _after_snapshot(result, snap, retention, targets, plan):
+def _after_snapshot(result, snap, retention, targets, run):
     """Local retention (this plan's policy, claiming the snapshot for it), then the off-host copies of the
     snapshot (the app runs again by now). Returns the failure (a BackupError naming the failed targets, the local
     snapshot kept) or None."""
@@ -328,7 +335,7 @@ def _after_snapshot(result, snap, retention, targets, plan):
     result["warnings"] += result["snapshot"].get("warnings", [])
     retention_error = None
     try:
-        result["prune"] = _retention.prune(retention, protect=[sid], plan_name=plan)
+        result["prune"] = _retention.prune(retention, protect=[sid], plan_name=run["plan"], current_plans=run["plans"])
         result["warnings"] += result["prune"].get("warnings", [])
     except BackupError as e:  # the new snapshot still goes off-host
         retention_error = e

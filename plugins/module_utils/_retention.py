@@ -32,7 +32,9 @@ Verification:
 Plans (several schedules of one instance, docs/PLANS.md): ``plan_union()`` applies each plan's policy to the
 snapshots that plan took or reused (its *claims*) plus the snapshots no plan claims (older versions count for
 every plan); a snapshot is deleted only when no plan keeps it. ``prune(..., plan=NAME)`` records the plan's
-policy and its claim on the protected (current) snapshot in ``<instance dir>/.plans.json``, under the lock.
+policy and its claim on the protected (current) snapshot in ``<instance dir>/.plans.json``, under the lock;
+given the instance's current plans, it forgets the others (a plan taken off the list: its snapshots become
+unclaimed).
 
 A policy that keeps nothing (every ``keep_*`` 0 and no ``keep_within``) is refused: it is almost
 always a mistake (an unset variable), and pruning with it would silently thin the repository down to one
@@ -331,18 +333,24 @@ def _claims_path(repo):
     return os.path.join(repo.path, PLANS_FILE)
 
 
-def _load_plans(repo, name, policy, protect):
-    """The claims state of ``repo`` (``{"plans": {plan: policy}, "claims": {id: [plans]}}``) with plan ``name``'s
-    current policy and its claim on ``protect`` added (in memory)."""
+def _load_plans(repo, name, policy, protect, current=None):
+    """The claims state of ``repo`` (``{"plans": {plan: policy}, "claims": {id: [plans]}, "forgotten": [plans]}``)
+    with plan ``name``'s current policy and its claim on ``protect`` added (in memory). ``current``: the
+    instance's plans now (None: unknown); every other recorded plan is forgotten, its policy and its claims
+    dropped, so its snapshots count as unclaimed."""
     path = _claims_path(repo)
     state = read_json(path, "plans file", "", "delete it (%s); every snapshot then counts for every plan" % path) \
         if os.path.exists(path) else {}
     plans = {p: dict(v) for p, v in (state.get("plans") or {}).items()}
     claims = {sid: list(v) for sid, v in (state.get("claims") or {}).items()}
+    forgotten = sorted(set(plans) - set(current) - {name}) if current is not None else []
+    for gone in forgotten:
+        del plans[gone]
+    claims = {sid: [p for p in v if p not in forgotten] for sid, v in claims.items()}
     plans[name] = {k: policy[k] for k in COUNT_OPTIONS}
     for sid in protect:
         claims[sid] = sorted(set(claims.get(sid, [])) | {name})
-    return {"plans": plans, "claims": claims}
+    return {"plans": plans, "claims": {sid: v for sid, v in claims.items() if v}, "forgotten": forgotten}
 
 
 def _save_plans(repo, plans, refs, deleted):
@@ -352,12 +360,13 @@ def _save_plans(repo, plans, refs, deleted):
                                     "claims": {sid: v for sid, v in sorted(plans["claims"].items()) if sid in present}})
 
 
-def prune(params, check_mode=False, protect=(), plan_name=None):
+def prune(params, check_mode=False, protect=(), plan_name=None, current_plans=None):
     """Apply the retention policy in ``params`` (repository, host, instance, keep_*) to one repository: the
     work of ``snapshot_prune``, without Ansible. ``protect``: ids never deleted (the current run's snapshot).
     ``plan_name``: the backup job's plan; its policy then covers the snapshots it claims (``protect`` is claimed
     for it) and the unclaimed ones, and nothing another plan keeps is deleted (:func:`plan_union`).
-    Returns the result dict or raises BackupError."""
+    ``current_plans``: the instance's plans now; a recorded plan not among them is forgotten (``forgotten_plans``
+    in the result). Returns the result dict or raises BackupError."""
     protect = tuple(protect)
     policy = validate_policy({name: params.get(name) for name in COUNT_OPTIONS})
     policy.pop("keep_within")
@@ -365,13 +374,13 @@ def prune(params, check_mode=False, protect=(), plan_name=None):
 
     deleted = []
     if check_mode:
-        plans = _load_plans(repo, plan_name, policy, protect) if plan_name else None
+        plans = _load_plans(repo, plan_name, policy, protect, current_plans) if plan_name else None
         refs, kept, to_delete, warnings = _decide(repo, policy, protect, plans)
         deleted = list(to_delete)
     else:
         with repo.lock(timeout=LOCK_TIMEOUT):
             # Decide under the lock: the list and the claims cannot change between the plan and the deletions.
-            plans = _load_plans(repo, plan_name, policy, protect) if plan_name else None
+            plans = _load_plans(repo, plan_name, policy, protect, current_plans) if plan_name else None
             refs, kept, to_delete, warnings = _decide(repo, policy, protect, plans)
             for snapshot_id in to_delete:
                 try:
@@ -387,7 +396,7 @@ def prune(params, check_mode=False, protect=(), plan_name=None):
                 _save_plans(repo, plans, refs, deleted)
 
     before = [ref.id for ref in refs]
-    return {
+    result = {
         "changed": bool(deleted),
         "repository_path": repo.path,
         "kept": kept,
@@ -398,3 +407,6 @@ def prune(params, check_mode=False, protect=(), plan_name=None):
                  "after": "".join(sid + "\n" for sid in before if sid not in deleted),
                  "before_header": repo.path, "after_header": repo.path},
     }
+    if plans is not None:
+        result["forgotten_plans"] = plans["forgotten"]
+    return result

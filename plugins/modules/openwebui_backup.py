@@ -101,6 +101,14 @@ options:
         snapshots its retention covers.
     type: str
     default: default
+  plans:
+    description:
+      - The names of all the instance's plans now (the schedule role sets it from C(schedule_plans) in each plan's
+        job). The retention forgets every other plan it has recorded: a plan taken off the list stops keeping
+        snapshots, and its snapshots count as unclaimed (the remaining plans' retention covers them).
+      - Omitted, no plan is forgotten (a manual run).
+    type: list
+    elements: str
   reuse_within:
     description:
       - Seconds. When the newest verified local snapshot of the instance is younger, the run reuses it (no freeze,
@@ -198,6 +206,7 @@ prune:
   description:
     - What M(sage_open_webui.backup.snapshot_prune) returns (see its RETURN); null in check mode without an
       earlier snapshot. The snapshot this run made is always kept (reason V(current run)).
+    - With it, C(forgotten_plans), the plans not in I(plans) that this run's retention forgot.
   returned: action=run
   type: dict
   sample: {"deleted": ["20261120T031500Z"], "kept": [{"id": "20261127T031500Z", "verified": true,
@@ -352,6 +361,7 @@ def argument_spec():
         keep_monthly=dict(type="int", default=6),
         targets=_target_spec.targets_option(),
         plan=dict(type="str", default="default"),
+        plans=dict(type="list", elements="str"),
         reuse_within=dict(type="int", default=0),
         notify=_notify_spec.notify_option(),
         status_dir=dict(type="path", default=_job.STATUS_DIR),

@@ -165,3 +165,14 @@ def test_two_plans_on_one_host_run_one_after_the_other(host, sample_app, s3_clie
     assert "%s@weekly" % inst not in out and "%s@daily.timer" % inst in out, out
     code, out = sh(host, "ls %s/%s/%s" % (REPO, daily["host"], inst))
     assert weekly["snapshot"]["id"] in out.split(), out
+
+    # ...and daily's next run, whose job lists the plans now, forgets weekly: its snapshot falls under daily's
+    # retention (7 daily / 4 weekly: one per day, so only daily's new snapshot stays)
+    job = json.loads(sh(host, "cat /etc/sage-open-webui-backup/%s@daily.json" % inst)[1])
+    assert job["plans"] == ["daily"], job
+    code, out = sh(host, "systemctl start owb-backup-%s@daily.service" % inst)
+    assert code == 0, out + sh(host, "journalctl -u 'owb-backup-%s@*' --no-pager | tail -20" % inst)[1]
+    again = record(host, inst, "daily")
+    assert "(forgot plan weekly)" in again["summary"], again
+    code, out = sh(host, "ls %s/%s/%s; cat %s/%s/%s/.plans.json" % (REPO, daily["host"], inst, REPO, daily["host"], inst))
+    assert weekly["snapshot"]["id"] not in out and again["snapshot"]["id"] in out, out

@@ -59,6 +59,8 @@ def status_dir(env):
     ({"status_dir": "relative/dir"}, "status_dir must be an absolute path"),
     ({"status_dir": ""}, "status_dir must be an absolute path"),
     ({"metrics_dir": "prom"}, "metrics_dir must be an absolute path"),
+    ({"plans": ["daily", "Weekly"]}, "plan name 'Weekly' is not valid"),
+    ({"plans": "daily"}, "plans must be a list of plan names"),
 ])
 def test_bad_plan_keys_are_refused_before_anything(env, signals, kw, problem):
     with pytest.raises(BackupError) as ei:
@@ -142,6 +144,20 @@ def test_reuse_within_reuses_the_recent_snapshot_and_still_uploads_it(env, signa
     claims = json.loads((tmp_path / "repo" / "h1" / "owui" / ".plans.json").read_text())["claims"]
     assert claims == {sid: ["daily", "weekly"]}
     assert env["log"].read_text().splitlines()[-1] == "post status=ok snap=%s inst=owui" % first["snapshot"]["path"]
+
+
+def test_the_current_plans_make_the_retention_forget_a_removed_plan(env, signals, tmp_path):
+    """The job file of a scheduled plan lists the instance's plans; weekly taken off: daily's next run forgets it
+    and its snapshot falls under daily's keep_last 1."""
+    weekly = _job.backup(job(env, plan="weekly", plans=["daily", "weekly"], keep_last=5))["snapshot"]["snapshot_id"]
+    daily = _job.backup(job(env, plan="daily", plans=["daily", "weekly"], keep_last=1))
+    assert daily["prune"]["deleted"] == [] and published(env) == [weekly, daily["snapshot"]["snapshot_id"]]
+    after = _job.backup(job(env, plan="daily", plans=["daily"], keep_last=1))
+    assert after["prune"]["forgotten_plans"] == ["weekly"] and weekly in after["prune"]["deleted"]
+    assert published(env) == [after["snapshot"]["snapshot_id"]]
+    assert "retention deleted 2 (forgot plan weekly)" in after["summary"], after["summary"]
+    state = json.loads((tmp_path / "repo" / "h1" / "owui" / ".plans.json").read_text())
+    assert sorted(state["plans"]) == ["daily"]
 
 
 def test_reuse_within_takes_a_new_snapshot_when_the_newest_is_too_old(env, signals, monkeypatch):

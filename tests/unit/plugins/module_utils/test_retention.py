@@ -569,3 +569,30 @@ def test_prune_by_plan_in_check_mode_writes_no_claim(tmp_path):
                            check_mode=True, protect=[sid("2026-12-02 03:00")], plan_name="daily")
     assert res["deleted"] == [sid("2026-12-01 03:00")] and len(_on_disk(tmp_path)) == 2
     assert not (tmp_path / "h1" / "owui" / ".plans.json").exists()
+
+
+def test_a_plan_taken_off_the_list_is_forgotten_and_its_snapshots_become_unclaimed(tmp_path):
+    """The weekly plan was removed from schedule_plans: the daily plan's next run (current_plans [daily]) forgets
+    it, and daily's keep_last 1 now covers weekly's snapshots (fails without: they were kept forever). A run that
+    does not know the current plans (a manual run) forgets nothing."""
+    import json
+    _published(tmp_path, "2026-11-22 03:00", "2026-11-29 03:00")
+    params = {"repository": str(tmp_path), "host": "h1", "instance": "owui"}
+    for text in ("2026-11-22 03:00", "2026-11-29 03:00"):
+        _retention.prune(dict(params, **WEEKLY), protect=[sid(text)], plan_name="weekly", current_plans=["daily", "weekly"])
+    _published(tmp_path, "2026-12-01 03:00")
+    res = _retention.prune(dict(params, keep_last=1), protect=[sid("2026-12-01 03:00")], plan_name="daily")
+    assert res["deleted"] == [] and res["forgotten_plans"] == []
+    check = _retention.prune(dict(params, keep_last=1), check_mode=True, protect=[sid("2026-12-01 03:00")],
+                             plan_name="daily", current_plans=["daily"])
+    assert check["forgotten_plans"] == ["weekly"] and len(check["deleted"]) == 2 and len(_on_disk(tmp_path)) == 3
+    _published(tmp_path, "2026-12-02 03:00")
+    res = _retention.prune(dict(params, keep_last=1), protect=[sid("2026-12-02 03:00")], plan_name="daily",
+                           current_plans=["daily"])
+    assert res["forgotten_plans"] == ["weekly"]
+    assert res["deleted"] == [sid("2026-11-22 03:00"), sid("2026-11-29 03:00"), sid("2026-12-01 03:00")]
+    assert _on_disk(tmp_path) == [sid("2026-12-02 03:00")]
+    with open(str(tmp_path / "h1" / "owui" / ".plans.json")) as f:
+        state = json.load(f)
+    assert sorted(state["plans"]) == ["daily"] and state["claims"] == {sid("2026-12-02 03:00"): ["daily"]}
+    assert "forgotten_plans" not in _retention.prune(dict(params, keep_last=1)), "snapshot_prune (no plan) has no such key"
