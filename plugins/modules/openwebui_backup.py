@@ -104,7 +104,7 @@ options:
   plans:
     description:
       - The names of all the instance's plans now (the schedule role sets it from C(schedule_plans) in each plan's
-        job). The retention forgets every other plan it has recorded: a plan taken off the list stops keeping
+        job). The retention forgets every other plan it has recorded. A plan taken off the list stops keeping
         snapshots, and its snapshots count as unclaimed (the remaining plans' retention covers them).
       - Omitted, no plan is forgotten (a manual run).
     type: list

@@ -7,8 +7,9 @@ job_file; what the schedule role does), run by the rendered owb-drill runner (wh
 restores the newest snapshot of the real Open WebUI 0.12.4 fixture into scratch and boots the real image on it.
 Checked: the run record (status ok, rto_s, the newest snapshot's id), the webhook notification, the metrics file;
 then a corrupt snapshot and an image that does not exist each give a failed record with a clear error, and the
-runner exits 1; so does a source that cannot be listed, for each instance drilled before. Last, the schedule role (schedule_drill) on a systemd host: the timer is installed on its
-calendar and its hardened service runs the drill and records it."""
+runner exits 1; so does a source that cannot be listed, for each instance drilled before. Last, the schedule
+role (schedule_drill) on a systemd host: the timer is installed on its calendar and its hardened service runs the
+drill and records it."""
 
 from __future__ import annotations
 
