@@ -59,10 +59,16 @@ options:
         description: C(email) - the SMTP server. Required for C(email).
         type: str
       smtp_port:
-        description: C(email) - the SMTP port. Default V(587) with I(starttls), else V(25).
+        description: C(email) - the SMTP port. Default V(465) with I(smtp_ssl), V(587) with I(starttls), else V(25).
         type: int
       starttls:
         description: C(email) - upgrade the connection with STARTTLS before logging in. Default V(false).
+        type: bool
+      smtp_ssl:
+        description:
+          - C(email) - TLS from the first byte (SMTPS, port 465), instead of I(starttls). Default V(false).
+          - Either checks the server's certificate against the system's CAs. A I(password) needs one of them unless
+            I(smtp_host) is V(localhost) or V(127.0.0.1).
         type: bool
       username:
         description: C(email) - the SMTP user name; none logs in without one.

@@ -41,9 +41,10 @@ PER_TYPE = {
     "apprise": {"url": None},
     "webhook": {"url": None},
     "healthchecks": {"url": None},
-    "email": {"smtp_host": None, "smtp_port": None, "starttls": False, "username": None, "password": None,
-              "from": None, "to": None},
+    "email": {"smtp_host": None, "smtp_port": None, "starttls": False, "smtp_ssl": False, "username": None,
+              "password": None, "from": None, "to": None},
 }
+LOOPBACK = ("localhost", "127.0.0.1", "::1")  # a local relay: a password to it never crosses the network
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 APPRISE_TYPES = {"start": "info", "success": "success", "warning": "warning", "failure": "failure"}
 HEALTHCHECKS_SUFFIX = {"start": "/start", "success": "", "warning": "", "failure": "/fail"}
@@ -66,14 +67,20 @@ def _check_url(name, n):
 
 def _check_email(name, n):
     if not n["smtp_host"]:
-        raise _bad(name, "an email notifier needs smtp_host", "set smtp_host (and smtp_port, starttls)")
+        raise _bad(name, "an email notifier needs smtp_host", "set smtp_host (and smtp_port, starttls or smtp_ssl)")
     if isinstance(n["to"], str):
         n["to"] = [n["to"]]
     if not n["to"] or not all(isinstance(a, str) and "@" in a for a in n["to"]):
         raise _bad(name, "an email notifier needs to (a list of addresses)", "set to, e.g. [ops@example.com]")
     if n["password"] and not n["username"]:
         raise _bad(name, "password is set without username", "set username too, or remove password")
-    n["smtp_port"] = int(n["smtp_port"] or (587 if n["starttls"] else 25))
+    if n["starttls"] and n["smtp_ssl"]:
+        raise _bad(name, "starttls and smtp_ssl are both set", "choose one: smtp_ssl for port 465 (TLS from the start), "
+                   "starttls for port 587")
+    if n["password"] and not (n["starttls"] or n["smtp_ssl"]) and n["smtp_host"] not in LOOPBACK:
+        raise _bad(name, "the SMTP password would cross the network in clear (neither starttls nor smtp_ssl)",
+                   "set starttls (port 587) or smtp_ssl (port 465)")
+    n["smtp_port"] = int(n["smtp_port"] or (465 if n["smtp_ssl"] else 587 if n["starttls"] else 25))
     n["from"] = n["from"] or "sage-open-webui-backup@%s" % default_host()
 
 
@@ -155,9 +162,14 @@ def _send_email(n, event, record):
     msg["From"] = n["from"]
     msg["To"] = ", ".join(n["to"])
     msg.set_content(_body(event, record) + "\n")
-    with smtplib.SMTP(n["smtp_host"], n["smtp_port"], timeout=n["timeout"]) as smtp:
+    context = ssl.create_default_context()  # smtplib's own default checks no certificate
+    if n["smtp_ssl"]:
+        connection = smtplib.SMTP_SSL(n["smtp_host"], n["smtp_port"], timeout=n["timeout"], context=context)
+    else:
+        connection = smtplib.SMTP(n["smtp_host"], n["smtp_port"], timeout=n["timeout"])
+    with connection as smtp:
         if n["starttls"]:
-            smtp.starttls(context=ssl.create_default_context())  # smtplib's own default checks no certificate
+            smtp.starttls(context=context)
         if n["username"]:
             smtp.login(n["username"], n["password"] or "")
         smtp.send_message(msg)

@@ -17,7 +17,7 @@ from ansible_collections.sage_open_webui.backup.plugins.module_utils import _not
 from ansible_collections.sage_open_webui.backup.plugins.module_utils._common import option_spec
 
 # Ansible type of each option that is not a plain string.
-TYPES = {"events": "list", "timeout": "int", "smtp_port": "int", "starttls": "bool", "to": "list"}
+TYPES = {"events": "list", "timeout": "int", "smtp_port": "int", "starttls": "bool", "smtp_ssl": "bool", "to": "list"}
 CHOICES = {"type": list(_notify.TYPES), "events": list(_notify.ON_EVENTS)}
 ALIASES = {"events": ["on"]}
 REQUIRED = ("type",)

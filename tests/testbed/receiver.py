@@ -10,7 +10,9 @@ that HTTP status (a failing endpoint).
 
 As a script (Molecule): ``receiver.py --port-file F --log F`` writes ``{"http": port, "smtp": port}`` to the port
 file once both listen, and appends one JSON line per request or message to the log.
-From pytest: ``with Receivers() as r: ... r.http_port, r.smtp_port, r.requests, r.messages``.
+From pytest: ``with Receivers() as r: ... r.http_port, r.smtp_port, r.requests, r.messages``. Given ``tls``
+(certificate and key files), the SMTP server also offers STARTTLS, and ``r.smtps_port`` speaks TLS from the first
+byte (SMTPS); each message records whether it came over TLS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import re
 import socketserver
+import ssl
 import threading
 
 STATUS_RE = re.compile(r"^/status/(\d{3})(/|$)")
@@ -61,10 +64,23 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
     """Enough SMTP for smtplib: EHLO/HELO, AUTH PLAIN (any password; the user name is recorded), MAIL, RCPT, DATA,
     RSET, NOOP, QUIT."""
 
+    tls = False
+
     def reply(self, line):
         self.wfile.write((line + "\r\n").encode("ascii"))
 
+    def _start_tls(self):
+        self.connection = self.server.owner.tls.wrap_socket(self.connection, server_side=True)
+        self.rfile = self.connection.makefile("rb")
+        self.wfile = self.connection.makefile("wb", buffering=0)
+        self.tls = True
+
     def handle(self):
+        if getattr(self.server, "implicit_tls", False):
+            try:
+                self._start_tls()
+            except (ssl.SSLError, OSError):  # a client that does not trust the certificate hangs up
+                return
         self.reply("220 owb-test-receiver ESMTP")
         mail = {"from": None, "to": [], "user": None}
         while True:
@@ -75,7 +91,15 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             verb = verb.upper()
             if verb == "EHLO":
                 self.reply("250-owb-test-receiver")
+                if self.server.owner.tls and not self.tls:
+                    self.reply("250-STARTTLS")
                 self.reply("250 AUTH PLAIN")
+            elif verb == "STARTTLS" and self.server.owner.tls and not self.tls:
+                self.reply("220 Ready to start TLS")
+                try:
+                    self._start_tls()
+                except (ssl.SSLError, OSError):
+                    return
             elif verb == "HELO" or verb in ("NOOP", "RSET"):
                 self.reply("250 OK")
             elif verb == "AUTH" and arg.upper().startswith("PLAIN "):
@@ -105,7 +129,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                 break
             lines.append(line[1:] if line.startswith(b"..") else line)
         msg = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
-        self.server.owner.add("smtp", dict(mail, subject=str(msg["Subject"]), body=msg.get_content()))
+        self.server.owner.add("smtp", dict(mail, subject=str(msg["Subject"]), body=msg.get_content(), tls=self.tls))
         self.reply("250 OK: queued")
 
 
@@ -117,13 +141,24 @@ class _ThreadingTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class Receivers(object):
     """The HTTP and SMTP receivers, started on free ports of 127.0.0.1."""
 
-    def __init__(self, log=None):
+    def __init__(self, log=None, tls=None):
         self.log = log
         self.requests = []
         self.messages = []
         self.lock = threading.Lock()
+        self.tls = None
+        if tls:
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.load_cert_chain(*tls)
         self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTTPHandler)
         self.smtp = _ThreadingTCP(("127.0.0.1", 0), _SMTPHandler)
+        self.servers = [self.http, self.smtp]
+        if self.tls:
+            self.smtps = _ThreadingTCP(("127.0.0.1", 0), _SMTPHandler)
+            self.smtps.implicit_tls = True
+            self.smtps.owner = self
+            self.smtps_port = self.smtps.server_address[1]
+            self.servers.append(self.smtps)
         self.http.owner = self.smtp.owner = self
         self.http_port = self.http.server_address[1]
         self.smtp_port = self.smtp.server_address[1]
@@ -140,12 +175,12 @@ class Receivers(object):
         return [r["path"] for r in self.requests]
 
     def start(self):
-        for server in (self.http, self.smtp):
+        for server in self.servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
         return self
 
     def stop(self):
-        for server in (self.http, self.smtp):
+        for server in self.servers:
             server.shutdown()
             server.server_close()
 

@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import socket
-import ssl
+import subprocess
 import sys
 import time
 
@@ -46,6 +46,7 @@ def test_normalize_defaults():
     assert (mail["smtp_port"], mail["to"], mail["from"].startswith("sage-open-webui-backup@")) == (
         587, ["ops@example.com"], True)
     assert _notify.normalize([{"type": "email", "smtp_host": "m", "to": ["a@b"]}])[0]["smtp_port"] == 25
+    assert _notify.normalize([{"type": "email", "smtp_host": "m", "to": ["a@b"], "smtp_ssl": True}])[0]["smtp_port"] == 465
 
 
 def test_normalize_takes_on_and_drops_none():
@@ -69,6 +70,9 @@ def test_normalize_takes_on_and_drops_none():
     ({"type": "email", "smtp_host": "m"}, "needs to"),
     ({"type": "email", "smtp_host": "m", "to": ["nobody"]}, "needs to"),
     ({"type": "email", "smtp_host": "m", "to": ["a@b"], "password": SECRET}, "without username"),
+    ({"type": "email", "smtp_host": "m", "to": ["a@b"], "starttls": True, "smtp_ssl": True}, "both set"),
+    ({"type": "email", "smtp_host": "mail.example.com", "to": ["a@b"], "username": "u", "password": SECRET},
+     "would cross the network in clear"),
     ("webhook", "is not a dictionary"),
 ])
 def test_normalize_refuses(given, message):
@@ -153,33 +157,32 @@ def test_email_through_smtp(receivers):
     assert msg["body"].strip() == RECORD["summary"]
 
 
-def test_email_starttls_checks_the_certificate(monkeypatch):
-    calls = []
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (no system CA knows it): ``(certificate file, key file)``."""
+    d = tmp_path_factory.mktemp("tls")
+    crt, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return crt, key
 
-    class FakeSMTP(object):
-        def __init__(self, host, port, timeout):
-            calls.append(("connect", host, port, timeout))
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
-
-        def starttls(self, context=None):
-            calls.append(("starttls", context.verify_mode, context.check_hostname))
-
-        def login(self, user, password):
-            calls.append(("login", user))
-
-        def send_message(self, msg):
-            calls.append(("send", msg["To"]))
-    monkeypatch.setattr(_notify.smtplib, "SMTP", FakeSMTP)
-    mail = [{"type": "email", "smtp_host": "mail.example.com", "starttls": True, "to": ["a@example.com"],
-             "username": "u", "password": SECRET}]
-    assert _notify.send(mail, "failure", RECORD)[0]["ok"] is True
-    assert calls == [("connect", "mail.example.com", 587, 10), ("starttls", ssl.CERT_REQUIRED, True), ("login", "u"),
-                     ("send", "a@example.com")]
+@pytest.mark.parametrize("mode", ["starttls", "smtp_ssl"])
+def test_email_over_tls_checks_the_certificate(cert, monkeypatch, mode):
+    """A real TLS handshake with the receiver (STARTTLS on its SMTP port, SMTPS on the other): refused while the
+    certificate is unknown, nothing sent (the password neither); sent over TLS once the CA file trusts it."""
+    with receiver.Receivers(tls=cert) as r:
+        mail = [{"type": "email", "smtp_host": "127.0.0.1", mode: True, "to": ["a@example.com"], "username": "u",
+                 "password": SECRET, "smtp_port": r.smtps_port if mode == "smtp_ssl" else r.smtp_port}]
+        (untrusted,) = _notify.send(mail, "failure", RECORD)
+        assert untrusted["ok"] is False and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"], untrusted
+        assert r.messages == []
+        monkeypatch.setenv("SSL_CERT_FILE", cert[0])  # what the system's CA store would say of a real server
+        (trusted,) = _notify.send(mail, "failure", RECORD)
+        assert trusted["ok"] is True, trusted
+        (msg,) = r.messages
+        assert msg["tls"] is True and msg["user"] == "u" and msg["to"] == ["a@example.com"]
 
 
 def test_apprise_missing_is_an_outcome(monkeypatch, tmp_path):
