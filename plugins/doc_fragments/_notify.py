@@ -70,7 +70,7 @@ options:
           - Either checks the server's certificate against the system's CAs. A I(password) needs one of them unless
             I(smtp_host) is V(localhost) or V(127.0.0.1).
         type: bool
-        version_added: 0.5.1
+        version_added: 0.6.0
       username:
         description: C(email) - the SMTP user name; none logs in without one.
         type: str

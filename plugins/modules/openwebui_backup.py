@@ -109,7 +109,7 @@ options:
       - Omitted, no plan is forgotten (a manual run).
     type: list
     elements: str
-    version_added: 0.5.1
+    version_added: 0.6.0
   reuse_within:
     description:
       - Seconds. When the newest verified local snapshot of the instance is younger, the run reuses it (no freeze,
