@@ -118,12 +118,16 @@ def _finish(record, d, started):
     return record
 
 
+def _failed(host, instance, problem):
+    """The result of a drill that did not get to a snapshot."""
+    return {"host": host, "instance": instance, "ok": False, "rto_s": None, "warnings": [], "problems": [problem]}
+
+
 def _drill_one(job, host, instance, open_one, options):
     try:
         return _drill.drill_one(job["repository"], job["scratch"], host, instance, open_one, **options)
     except Exception as e:  # noqa: BLE001 - a bug met by one instance must not stop the drills of the others
-        return {"host": host, "instance": instance, "ok": False, "rto_s": None, "warnings": [],
-                "problems": ["unexpected error: %s: %s" % (type(e).__name__, e)]}
+        return _failed(host, instance, "unexpected error: %s: %s" % (type(e).__name__, e))
 
 
 def _known_pairs(job):
@@ -135,10 +139,6 @@ def _known_pairs(job):
     return sorted({(r["host"], r["instance"]) for r in records
                    if r.get("kind") == "drill" and (not job["host"] or r["host"] == job["host"])
                    and (not job["instance"] or r["instance"] == job["instance"])})
-
-
-def _not_listed(host, instance, error):
-    return {"host": host, "instance": instance, "ok": False, "rto_s": None, "warnings": [], "problems": [str(error)]}
 
 
 def run(job, trigger="timer", check_mode=False):
@@ -168,7 +168,7 @@ def run(job, trigger="timer", check_mode=False):
         started = _now()
         record = _record(job, host, instance, trigger, started)
         outcomes = _notify.send(job["notify"], "start", record)
-        drills.append(_not_listed(host, instance, unlisted) if unlisted else _drill_one(job, host, instance, open_one, options))
+        drills.append(_failed(host, instance, str(unlisted)) if unlisted else _drill_one(job, host, instance, open_one, options))
         _finish(record, drills[-1], started)
         record["notifications"] = outcomes + _notify.send(job["notify"], _runlog.event_of(record), record)
         if job["status_dir"] and instance != "*":
